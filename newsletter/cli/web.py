@@ -1,0 +1,1 @@
+"""Commands arriving with their issue."""

@@ -1,0 +1,84 @@
+"""Engine, sessions and schema upgrades, the same way on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.errors import ConfigError, NewsletterError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# Any fixed number: PostgreSQL advisory lock serialising concurrent upgrades.
+_UPGRADE_LOCK = 7_302_114
+
+
+def make_engine(url: str) -> Engine:
+    """An engine tuned per backend; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE."""
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 30})
+            _tune_sqlite(engine)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+    except (ArgumentError, ModuleNotFoundError) as err:
+        raise ConfigError(f"NEWSLETTER_DATABASE_URL: not a usable SQLAlchemy URL ({err})") from None
+    return engine
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    # SQLite ignores SELECT ... FOR UPDATE. Taking the write lock when a transaction starts
+    # (BEGIN IMMEDIATE) makes claim-then-update atomic across processes; WAL lets readers go on.
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def alembic_config(engine: Engine | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if engine is not None:
+        cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False)
+                            .replace("%", "%%"))
+    return cfg
+
+
+def upgrade(engine: Engine) -> None:
+    """Create or upgrade the schema to the newest revision; safe with several processes."""
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _UPGRADE_LOCK})
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    except OperationalError as err:
+        raise NewsletterError(f"cannot open the database {engine.url!r}: "
+                              f"{str(err.orig).strip()}") from None
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextlib.contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error (nothing half-done)."""
+    with factory() as session, session.begin():
+        yield session

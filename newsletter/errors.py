@@ -1,0 +1,47 @@
+"""One root error for everything a user can cause or fix.
+
+The command line and the web app catch `NewsletterError` and print its message; anything
+else is a bug and keeps its traceback.
+"""
+
+
+class NewsletterError(Exception):
+    """Root of every error the project reports to a person."""
+
+
+class ConfigError(NewsletterError):
+    """A setting is missing or has a bad value."""
+
+
+class StoryFormatError(NewsletterError):
+    """A story file cannot be read; names the file, the line and what was expected."""
+
+    def __init__(self, path: str, line: int | None, message: str):
+        self.path, self.line, self.reason = path, line, message
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: {message}")
+
+
+class SubscriberError(NewsletterError):
+    """A subscriber cannot be added, changed or found."""
+
+
+class TransportError(NewsletterError):
+    """A whole call to a mail transport failed (network, auth, protocol).
+
+    Carries the provider's status and body when there was one, so operators see what
+    the provider said.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, body: str | None = None,
+                 transient: bool = False):
+        super().__init__(message)
+        self.status, self.body, self.transient = status, body, transient
+
+
+class AuthRefused(TransportError):
+    """The provider refused our credentials: stop the run, retrying cannot help."""
+
+
+class SendError(NewsletterError):
+    """A send run cannot start or had to stop."""

@@ -1,0 +1,82 @@
+"""Signed tokens and the per-recipient links built from them.
+
+One deterministic token per subscriber serves both the unsubscribe and the preferences
+pages (it never expires: a link in an old email must still work); confirmation tokens
+expire. itsdangerous signs them with NEWSLETTER_SECRET_KEY, so nobody can forge one for
+another subscriber. The payload is only the subscriber's id: no address in any URL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from itsdangerous import BadData, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+
+from newsletter.errors import NewsletterError
+from newsletter.settings import Settings
+
+CONFIRM_MAX_AGE = 7 * 24 * 3600
+TEST_SUBSCRIBER_ID = 0  # test sends: links that lead to a harmless "this was a test" page
+
+
+class BadToken(NewsletterError):
+    """A token that is forged, tampered with, for another purpose, or expired."""
+
+
+class Links:
+    def __init__(self, settings: Settings):
+        secret = settings.require_secret()
+        self.base_url = settings.base_url
+        self._manage = URLSafeSerializer(secret, salt="manage")
+        self._confirm = URLSafeTimedSerializer(secret, salt="confirm")
+
+    # Tokens
+    def manage_token(self, subscriber_id: int) -> str:
+        return self._manage.dumps(subscriber_id)
+
+    def confirm_token(self, subscriber_id: int) -> str:
+        return self._confirm.dumps(subscriber_id)
+
+    def read_manage(self, token: str) -> int:
+        try:
+            return _as_id(self._manage.loads(token))
+        except BadData:
+            raise BadToken("this link is not valid: it may have been cut short or "
+                           "changed") from None
+
+    def read_confirm(self, token: str, max_age: int = CONFIRM_MAX_AGE) -> int:
+        try:
+            return _as_id(self._confirm.loads(token, max_age=max_age))
+        except SignatureExpired:
+            raise BadToken("this confirmation link has expired: please sign up again") from None
+        except BadData:
+            raise BadToken("this confirmation link is not valid") from None
+
+    # URLs
+    def unsubscribe_url(self, subscriber_id: int) -> str:
+        return f"{self.base_url}/unsubscribe/{self.manage_token(subscriber_id)}"
+
+    def preferences_url(self, subscriber_id: int) -> str:
+        return f"{self.base_url}/preferences/{self.manage_token(subscriber_id)}"
+
+    def confirm_url(self, subscriber_id: int) -> str:
+        return f"{self.base_url}/confirm/{self.confirm_token(subscriber_id)}"
+
+    def webview_url(self, date: dt.date) -> str:
+        return f"{self.base_url}/archive/{date.isoformat()}"
+
+    def values(self, subscriber_id: int, email: str, date: dt.date) -> dict[str, str]:
+        """Every slot value of one recipient's copy (newsletter.slots.SLOTS)."""
+        token = self.manage_token(subscriber_id)
+        return {
+            "email": email,
+            "unsubscribe_url": f"{self.base_url}/unsubscribe/{token}",
+            "preferences_url": f"{self.base_url}/preferences/{token}",
+            "webview_url": self.webview_url(date),
+        }
+
+
+def _as_id(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise BadToken("this link is not valid")
+    return value

@@ -1,0 +1,60 @@
+"""One recipient's message, as data: what every transport takes.
+
+An `Envelope` is what all copies of one send share (rendered once); a `Recipient` carries
+the few values that differ per copy. Transports turn the pair into MIME bytes (outbox,
+SMTP: see newsletter.mime) or into a provider's batch API call (per-recipient values).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Literal
+
+from newsletter.slots import SlottedText
+
+
+@dataclass(frozen=True)
+class Envelope:
+    sender: str                 # "Name <address>", NEWSLETTER_FROM
+    subject: str
+    html: SlottedText
+    text: SlottedText
+    list_id: str                # RFC 2919
+    reply_to: str | None = None
+    # Extra fixed headers (e.g. X-Entity-Ref-ID); never per-recipient values.
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Recipient:
+    email: str
+    name: str | None
+    # A value for every slot in the envelope's html and text (see newsletter.slots.SLOTS);
+    # values["unsubscribe_url"] is also the List-Unsubscribe target.
+    values: dict[str, str]
+    delivery_id: int | None = None
+    message_id: str = field(default_factory=lambda: f"<{uuid.uuid4().hex}@daily-spin>")
+
+
+Status = Literal["sent", "queued", "rejected", "invalid", "failed"]
+
+
+@dataclass(frozen=True)
+class Result:
+    """The fate of one recipient in one send_batch call.
+
+    sent/queued: the provider took it. rejected: refused for good (5xx, suppressed at the
+    provider). invalid: the address itself is bad. failed: may succeed later when
+    `transient`, else permanent.
+    """
+
+    recipient: Recipient
+    status: Status
+    provider_id: str | None = None
+    error: str | None = None
+    transient: bool = False
+
+    @property
+    def delivered(self) -> bool:
+        return self.status in ("sent", "queued")

@@ -1,0 +1,198 @@
+"""Settings: read once from the environment and `.env` at an entry point, then passed down.
+
+Every variable is `NEWSLETTER_<FIELD>`; the environment wins over `.env` (pydantic-settings'
+order). A bad value stops start-up with a message naming the variable and the value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from newsletter.errors import ConfigError
+
+PREFIX = "NEWSLETTER_"
+TRANSPORTS = ("outbox", "smtp", "sendgrid", "mailgun", "postmark")
+# Values never echoed back in an error message.
+SECRET_FIELDS = {"smtp_password", "esp_api_key", "secret_key", "admin_password",
+                 "mailgun_webhook_signing_key", "postmark_webhook_password"}
+
+
+def check_address(value: str) -> str:
+    """Syntax-check one address (no DNS) and return it normalised."""
+    return validate_email(value.strip(), check_deliverability=False).normalized
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX, env_file=".env", env_file_encoding="utf-8", extra="forbid",
+        frozen=True,
+    )
+
+    database_url: str = "sqlite:///newsletter.db"
+    transport: Literal["outbox", "smtp", "sendgrid", "mailgun", "postmark"] = "outbox"
+    outbox_dir: Path = Path("outbox")
+
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_security: Literal["none", "starttls", "ssl"] = "none"
+    smtp_timeout: float = Field(30.0, gt=0)
+    smtp_connections: int = Field(4, ge=1, le=64)
+
+    esp_api_key: str | None = None
+    esp_api_url: str | None = None
+    esp_timeout: float = Field(30.0, gt=0)
+    mailgun_domain: str | None = None
+
+    sender: str = Field("The Daily Spin <news@localhost>", validation_alias="NEWSLETTER_FROM")
+    reply_to: str | None = None
+    list_name: str = "The Daily Spin"
+    base_url: str = "http://127.0.0.1:8000"
+    secret_key: str | None = None
+    postal_address: str | None = None
+
+    send_time: dt.time = dt.time(6, 0)
+    timezone: str = "UTC"
+    batch_size: int | None = Field(None, ge=1)
+    rate_limit: float = Field(0.0, ge=0)
+    test_recipients: str = ""
+    size_budget_kb: int = Field(100, ge=10)
+    catchup_hours: float = Field(6.0, ge=0, le=23)
+    lease_seconds: int = Field(300, ge=10)
+    admin_password: str | None = None
+
+    dkim_domain: str | None = None
+    dkim_selector: str | None = None
+    dkim_private_key_path: Path | None = None
+
+    sendgrid_webhook_public_key: str | None = None
+    mailgun_webhook_signing_key: str | None = None
+    postmark_webhook_username: str | None = None
+    postmark_webhook_password: str | None = None
+
+    @field_validator("send_time", mode="before")
+    @classmethod
+    def _hh_mm(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return dt.datetime.strptime(value.strip(), "%H:%M").time()
+            except ValueError:
+                raise ValueError("expected a 24-hour time HH:MM, e.g. 06:00") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("expected an IANA time zone name, e.g. Europe/London") from None
+        return value
+
+    @field_validator("base_url", "esp_api_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")) or len(value.split("/")[2]) == 0:
+            raise ValueError("expected an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("sender", "reply_to")
+    @classmethod
+    def _mailbox(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if "\r" in value or "\n" in value:
+            raise ValueError("must be one line")
+        _, address = parseaddr(value)
+        try:
+            validate_email(address, check_deliverability=False, test_environment=True)
+        except EmailNotValidError as err:
+            raise ValueError(f"expected 'Name <address>' or an address: {err}") from None
+        return value
+
+    @field_validator("test_recipients")
+    @classmethod
+    def _recipients(cls, value: str) -> str:
+        try:
+            return ",".join(check_address(a) for a in value.split(",") if a.strip())
+        except EmailNotValidError as err:
+            raise ValueError(f"expected a comma list of addresses: {err}") from None
+
+    @model_validator(mode="after")
+    def _together(self) -> Settings:
+        dkim = [self.dkim_domain, self.dkim_selector, self.dkim_private_key_path]
+        if any(dkim) and not all(dkim):
+            raise ValueError("NEWSLETTER_DKIM_DOMAIN, _SELECTOR and _PRIVATE_KEY_PATH go together")
+        if self.dkim_private_key_path and not self.dkim_private_key_path.is_file():
+            raise ValueError(f"NEWSLETTER_DKIM_PRIVATE_KEY_PATH: no file at "
+                             f"{self.dkim_private_key_path}")
+        return self
+
+    # Derived values, so no caller parses a setting twice.
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def test_recipient_list(self) -> list[str]:
+        return [a for a in self.test_recipients.split(",") if a]
+
+    @property
+    def sender_address(self) -> str:
+        return parseaddr(self.sender)[1]
+
+    @property
+    def list_id(self) -> str:
+        """RFC 2919 List-Id: a name and a unique id under the sender's domain."""
+        domain = self.sender_address.rpartition("@")[2] or "localhost"
+        return f"{self.list_name} <daily.{domain}>"
+
+    def today(self, now: dt.datetime | None = None) -> dt.date:
+        """Today's date in NEWSLETTER_TIMEZONE: the date 'today's edition' means."""
+        return (now or dt.datetime.now(dt.UTC)).astimezone(self.zone).date()
+
+    def require_secret(self) -> str:
+        if not self.secret_key:
+            raise ConfigError("NEWSLETTER_SECRET_KEY is not set: it signs the unsubscribe and "
+                              "confirmation links, so mail cannot go out without it")
+        return self.secret_key
+
+
+def _variable(loc: tuple) -> str:
+    field = str(loc[0]) if loc else ""
+    if field.startswith(PREFIX):
+        return field
+    info = Settings.model_fields.get(field)
+    if info is not None and isinstance(info.validation_alias, str):
+        return info.validation_alias
+    return PREFIX + field.upper() if field else "settings"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate every setting, or raise ConfigError naming each bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        lines = []
+        for e in err.errors():
+            name = _variable(e["loc"])
+            message = e["msg"].removeprefix("Value error, ")
+            if e["type"] == "extra_forbidden":
+                lines.append(f"{name.upper()}: unknown setting (in .env)")
+                continue
+            shown = "" if not e["loc"] or e["loc"][0] in SECRET_FIELDS else f" (got {e['input']!r})"
+            if not e["loc"]:
+                shown = ""
+            lines.append(f"{name}: {message}{shown}")
+        raise ConfigError("bad setting: " + "; ".join(lines)) from None
