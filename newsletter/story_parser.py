@@ -28,6 +28,7 @@ IMAGE_CREDIT = re.compile(r"^\s*image (?:copyright|credit)\s*:\s*(.*)$", re.IGNO
 IMAGE_URL = re.compile(r"^\s*image\s*:\s*(https?://\S+)\s*$", re.IGNORECASE)
 # A narrative heading is a short line that does not end like a sentence.
 HEADING_MAX_WORDS = 12
+STRONG_HEADING = re.compile(r"\bnarrative\b", re.IGNORECASE)
 SENTENCE_END = (".", "!", "?", "…", '"', "”", "’", "'", ";", ",")
 
 
@@ -109,8 +110,8 @@ class _Cursor:
     def expect(self, keys: set[str], what: str, after: Line) -> Line:
         line = self.take()
         if line is None:
-            raise StoryFormatError(self.path, after.number + 1, f"expected {what}, "
-                                                                "found the end of the file")
+            end = self.lines[-1].number + 1 if self.lines else after.number + 1
+            raise StoryFormatError(self.path, end, f"expected {what}, found the end of the file")
         if line.key not in keys:
             raise StoryFormatError(self.path, line.number, f"expected {what}, found "
                                                            f"{_show(line)}")
@@ -156,16 +157,28 @@ def _spin_end(lines: list[Line], spin: Line) -> int:
     return len(lines)
 
 
-def _is_heading(line: Line) -> bool:
+def _looks_like_heading(line: Line) -> bool:
     words = line.text.split()
     return 0 < len(words) <= HEADING_MAX_WORDS and not line.text.rstrip().endswith(SENTENCE_END)
+
+
+def _is_heading(block: list[Line], after_heading: bool) -> bool:
+    """Short unpunctuated lines are headings, with two guards for short paragraphs: a line
+    naming a narrative always is one; any other right after a heading is that heading's
+    text, and a hard-wrapped paragraph's first line is never taken for one."""
+    first = block[0]
+    if not _looks_like_heading(first):
+        return False
+    if STRONG_HEADING.search(first.text):
+        return True
+    return len(block) == 1 and not after_heading
 
 
 def _narratives(path: str, lines: list[Line], spin: Line) -> list[NarrativeData]:
     found: list[tuple[Line, list[str]]] = []
     for block in _blocks(lines, spin.number, _spin_end(lines, spin)):
         first = block[0]
-        if _is_heading(first):
+        if _is_heading(block, after_heading=bool(found) and not found[-1][1]):
             found.append((first, []))
             block = block[1:]
             if not block:

@@ -1,0 +1,1 @@
+"""The daemon: the daily send and its housekeeping, on APScheduler."""

@@ -1,0 +1,63 @@
+"""`newsletter stories ...`: editors import and list the day's stories."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+
+from newsletter.cli import DATE, AppContext, cli, pass_app
+from newsletter.db import transaction
+from newsletter.stories import import_stories, load_day, read_stories
+
+
+@cli.group()
+def stories() -> None:
+    """Import and list stories."""
+
+
+@stories.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--date", type=DATE, help="Day the stories belong to (default: today).")
+@pass_app
+def import_(app: AppContext, paths: tuple[str, ...], date: dt.date | None) -> None:
+    """Import story files (text or JSON) or folders of them, all or nothing.
+
+    Files are read and checked first; one bad file stops the import with its name, line
+    and what was expected, and nothing is stored.
+    """
+    parsed = read_stories(paths)
+    day = app.day(date)
+    with transaction(app.sessions) as session:
+        report = import_stories(session, parsed, day)
+    for story in report.added:
+        click.echo(f"added    {day}  {story.title}  ({len(story.narratives)} narratives)")
+    for story in report.replaced:
+        click.echo(f"replaced {day}  {story.title}  ({len(story.narratives)} narratives)")
+    if report.frozen_edition:
+        click.echo(f"warning: the edition of {day} was already rendered for sending; "
+                   "subscribers get that version", err=True)
+
+
+@stories.command("list")
+@click.option("--date", type=DATE, help="Day to list (default: today).")
+@click.option("--full", is_flag=True, help="Print facts, narratives and sources too.")
+@pass_app
+def list_(app: AppContext, date: dt.date | None, full: bool) -> None:
+    """The stories of a day, in order."""
+    day = app.day(date)
+    with app.sessions() as session:
+        day_stories = load_day(session, day)
+    if not day_stories:
+        click.echo(f"no stories for {day}")
+        return
+    for n, story in enumerate(day_stories, start=1):
+        labels = ", ".join(narrative.label for narrative in story.narratives)
+        click.echo(f"{n}. {story.title}  [{labels}]")
+        if full:
+            for fact in story.facts:
+                click.echo(f"   • {fact}")
+            for narrative in story.narratives:
+                click.echo(f"   {narrative.label}: {narrative.text}")
+            for source in story.sources:
+                click.echo(f"   source: {source.label or ''} {source.url}".rstrip())

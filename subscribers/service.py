@@ -1,0 +1,135 @@
+"""Subscriber changes: add, confirm, unsubscribe, suppress, erase.
+
+Services take a session and never commit; the entry point (CLI, web request) owns the
+transaction. Addresses are validated with email-validator (syntax only, no DNS) and compared
+by `email_key`, the lower-cased address.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from newsletter.errors import SubscriberError
+from newsletter.models import (
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+    SuppressionReason,
+    utcnow,
+)
+
+# What each way of leaving writes to the suppression list.
+SUPPRESS_FOR = {
+    SubscriberStatus.UNSUBSCRIBED: SuppressionReason.UNSUBSCRIBED,
+    SubscriberStatus.BOUNCED: SuppressionReason.BOUNCED,
+    SubscriberStatus.COMPLAINED: SuppressionReason.COMPLAINED,
+}
+MAX_NAME = 200
+
+
+@dataclass(frozen=True)
+class Address:
+    email: str  # as the person wrote it, trimmed, domain normalised (IDNA-aware)
+    key: str    # the one form addresses are compared by
+
+
+def parse_address(raw: str) -> Address:
+    """A valid address or SubscriberError saying why not."""
+    value = (raw or "").strip()
+    if not value:
+        raise SubscriberError("the email address is empty")
+    try:
+        email = validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as err:
+        raise SubscriberError(f"{value!r} is not a valid email address: {err}") from None
+    return Address(email, email.lower())
+
+
+def clean_name(raw: str | None) -> str | None:
+    """Names are one line of printable text; control characters could forge mail headers."""
+    if raw is None:
+        return None
+    name = " ".join("".join(ch if ch.isprintable() else " " for ch in raw).split())
+    if len(name) > MAX_NAME:
+        raise SubscriberError(f"the name is longer than {MAX_NAME} characters")
+    return name or None
+
+
+def find(session: Session, email: str) -> Subscriber | None:
+    key = parse_address(email).key
+    return session.scalar(select(Subscriber).where(Subscriber.email_key == key))
+
+
+def suppression(session: Session, key: str) -> Suppression | None:
+    return session.scalar(select(Suppression).where(Suppression.email_key == key))
+
+
+def add(session: Session, email: str, name: str | None = None, *, confirmed: bool = False,
+        source: str = "cli", ip: str | None = None) -> Subscriber:
+    """Add one person: pending (double opt-in to follow) unless `confirmed`."""
+    address = parse_address(email)
+    name = clean_name(name)
+    if (existing := find(session, address.email)) is not None:
+        raise SubscriberError(f"{address.email} is already a subscriber ({existing.status})")
+    if confirmed and (blocked := suppression(session, address.key)) is not None:
+        raise SubscriberError(f"{address.email} is suppressed ({blocked.reason}); only a fresh "
+                              "sign-up with confirmation can bring it back")
+    now = utcnow()
+    person = Subscriber(
+        email=address.email, email_key=address.key, name=name, source=source, consent_ip=ip,
+        status=SubscriberStatus.CONFIRMED if confirmed else SubscriberStatus.PENDING,
+        created_at=now, status_changed_at=now, confirmed_at=now if confirmed else None)
+    session.add(person)
+    session.flush()
+    return person
+
+
+def confirm(session: Session, person: Subscriber, ip: str | None = None) -> None:
+    """The person proved the address is theirs: a fresh opt-in also lifts a suppression."""
+    if person.status == SubscriberStatus.CONFIRMED:
+        return
+    if (blocked := suppression(session, person.email_key)) is not None:
+        session.delete(blocked)
+    now = utcnow()
+    person.status, person.confirmed_at, person.status_changed_at = (
+        SubscriberStatus.CONFIRMED, now, now)
+    person.consent_ip = ip or person.consent_ip
+    person.paused_until = None
+
+
+def leave(session: Session, person: Subscriber, status: SubscriberStatus,
+          detail: str | None = None) -> None:
+    """Unsubscribe, bounce or complaint: change the status and suppress the address.
+    Idempotent: a second one-click POST or a repeated webhook changes nothing more."""
+    if person.status != status:
+        person.status, person.status_changed_at = status, utcnow()
+    suppress(session, person.email_key, SUPPRESS_FOR[status], detail)
+
+
+def suppress(session: Session, key: str, reason: SuppressionReason,
+             detail: str | None = None) -> None:
+    if suppression(session, key) is None:
+        session.add(Suppression(email_key=key.lower(), reason=reason, detail=detail))
+        session.flush()
+
+
+def remove(session: Session, email: str) -> Address:
+    """Erase the person (their deliveries go with them) and keep a suppression entry so
+    they are never mailed again, even if an old CSV brings them back."""
+    person = find(session, email)
+    if person is None:
+        raise SubscriberError(f"no subscriber {email.strip()!r}")
+    address = Address(person.email, person.email_key)
+    session.delete(person)
+    suppress(session, address.key, SuppressionReason.REMOVED, "erased on request")
+    return address
+
+
+def pause(session: Session, person: Subscriber, until: dt.date | None) -> None:
+    person.paused_until = until
+    person.status_changed_at = utcnow()
