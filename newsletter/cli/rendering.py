@@ -1,1 +1,69 @@
-"""Commands arriving with their issue."""
+"""`newsletter render`: the day's edition as files, to look at before it goes out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+
+from newsletter.cli import DATE, AppContext, cli, pass_app
+from newsletter.errors import NewsletterError
+from newsletter.rendering import RenderedEdition, render_edition
+from newsletter.settings import Settings
+from newsletter.stories import load_day
+
+
+@cli.command()
+@click.option("--date", type=DATE, help="Edition date (default: today).")
+@click.option("--out", "out", required=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Folder to write to.")
+@click.option("--screenshots", is_flag=True,
+              help="Also write desktop.png and phone.png (headless Chromium).")
+@pass_app
+def render(app: AppContext, date: dt.date | None, out: Path, screenshots: bool) -> None:
+    """Render the day's edition to OUT/edition.html and OUT/edition.txt."""
+    day = app.day(date)
+    with app.sessions() as session:
+        stories = load_day(session, day)
+    if not stories:
+        raise NewsletterError(f"no stories for {day.isoformat()}; import some with "
+                              "`newsletter stories import`")
+    edition = render_edition(stories, date=day, settings=app.settings)
+    html, text = edition.personalise(sample_values(app.settings, day))
+    out.mkdir(parents=True, exist_ok=True)
+    written = [_write(out / "edition.html", html), _write(out / "edition.txt", text)]
+    if screenshots:
+        from newsletter.screenshots import take_screenshots  # Playwright only when asked
+
+        written += take_screenshots(html, out)
+    for path in written:
+        click.echo(f"{path}  {_kb(path.stat().st_size)}")
+    _report_budget(edition, app.settings)
+
+
+def sample_values(settings: Settings, day: dt.date) -> dict[str, str]:
+    """Stand-ins for one recipient's values, on the real base URL."""
+    base = settings.base_url
+    return {"email": "reader@example.org", "unsubscribe_url": f"{base}/unsubscribe/SAMPLE",
+            "preferences_url": f"{base}/preferences/SAMPLE",
+            "webview_url": f"{base}/archive/{day.isoformat()}"}
+
+
+def _write(path: Path, content: str) -> Path:
+    path.write_text(content, encoding="utf-8", newline="")
+    return path
+
+
+def _kb(size: int) -> str:
+    return f"{size:,} bytes ({size / 1000:.1f} KB)"
+
+
+def _report_budget(edition: RenderedEdition, settings: Settings) -> None:
+    size = f"HTML {edition.html_size / 1000:.1f} KB with full-length links, " \
+           f"budget {settings.size_budget_kb} KB"
+    if edition.shrunk:
+        click.echo(f"{size}: the last {edition.shrunk} of the stories were shrunk to title, "
+                   "facts and a link to the web version (the text part has them in full)")
+    else:
+        click.echo(f"{size}: every story in full")
