@@ -34,9 +34,11 @@ class TransportError(NewsletterError):
     """
 
     def __init__(self, message: str, *, status: int | None = None, body: str | None = None,
-                 transient: bool = False):
+                 transient: bool = False, ambiguous: bool = False):
         super().__init__(message)
         self.status, self.body, self.transient = status, body, transient
+        # The request left and no answer came back: the messages may have been accepted.
+        self.ambiguous = ambiguous
 
 
 class AuthRefused(TransportError):

@@ -67,8 +67,9 @@ class Settings(BaseSettings):
     test_recipients: str = ""
     size_budget_kb: int = Field(100, ge=10)
     catchup_hours: float = Field(6.0, ge=0, le=23)
-    lease_seconds: int = Field(300, ge=10)
+    lease_seconds: int = Field(300, ge=1)
     admin_password: str | None = None
+    trusted_proxies: int = Field(0, ge=0, le=5)  # reverse proxies setting X-Forwarded-For
 
     dkim_domain: str | None = None
     dkim_selector: str | None = None

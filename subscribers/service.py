@@ -15,20 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from newsletter.errors import SubscriberError
-from newsletter.models import (
-    Subscriber,
-    SubscriberStatus,
-    Suppression,
-    SuppressionReason,
-    utcnow,
-)
+from newsletter.models import Subscriber, SubscriberStatus, SuppressionReason, utcnow
+from newsletter.suppression import leave, suppress, suppression
 
-# What each way of leaving writes to the suppression list.
-SUPPRESS_FOR = {
-    SubscriberStatus.UNSUBSCRIBED: SuppressionReason.UNSUBSCRIBED,
-    SubscriberStatus.BOUNCED: SuppressionReason.BOUNCED,
-    SubscriberStatus.COMPLAINED: SuppressionReason.COMPLAINED,
-}
+__all__ = ["Address", "add", "clean_name", "confirm", "find", "leave", "parse_address",
+           "pause", "remove", "suppress", "suppression"]
+
 MAX_NAME = 200
 
 
@@ -65,10 +57,6 @@ def find(session: Session, email: str) -> Subscriber | None:
     return session.scalar(select(Subscriber).where(Subscriber.email_key == key))
 
 
-def suppression(session: Session, key: str) -> Suppression | None:
-    return session.scalar(select(Suppression).where(Suppression.email_key == key))
-
-
 def add(session: Session, email: str, name: str | None = None, *, confirmed: bool = False,
         source: str = "cli", ip: str | None = None) -> Subscriber:
     """Add one person: pending (double opt-in to follow) unless `confirmed`."""
@@ -100,22 +88,6 @@ def confirm(session: Session, person: Subscriber, ip: str | None = None) -> None
         SubscriberStatus.CONFIRMED, now, now)
     person.consent_ip = ip or person.consent_ip
     person.paused_until = None
-
-
-def leave(session: Session, person: Subscriber, status: SubscriberStatus,
-          detail: str | None = None) -> None:
-    """Unsubscribe, bounce or complaint: change the status and suppress the address.
-    Idempotent: a second one-click POST or a repeated webhook changes nothing more."""
-    if person.status != status:
-        person.status, person.status_changed_at = status, utcnow()
-    suppress(session, person.email_key, SUPPRESS_FOR[status], detail)
-
-
-def suppress(session: Session, key: str, reason: SuppressionReason,
-             detail: str | None = None) -> None:
-    if suppression(session, key) is None:
-        session.add(Suppression(email_key=key.lower(), reason=reason, detail=detail))
-        session.flush()
 
 
 def remove(session: Session, email: str) -> Address:

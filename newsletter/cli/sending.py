@@ -1,1 +1,156 @@
-"""Commands arriving with their issue."""
+"""`newsletter send`, `status` and `demo`: operators send the day's edition and see what
+happened."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from newsletter import ledger
+from newsletter.cli import DATE, AppContext, cli, pass_app
+from newsletter.edition import find_edition
+from newsletter.models import Run
+from newsletter.runs import last_runs, recorded_run
+from newsletter.sender import Progress as SendProgress
+from newsletter.sender import SendReport, SendRun
+
+EXIT_UNKNOWN = 3  # deliveries whose fate is unknown remain: the operator must decide
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """SIGTERM/SIGINT end the run between batches; the batch in flight is recorded."""
+    stop = threading.Event()
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def progress_display(label: str) -> Iterator:
+    """A rich bar on a terminal; a plain line every 10% otherwise (logs stay quiet)."""
+    if sys.stdout.isatty():
+        with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), transient=True) as bar:
+            task = bar.add_task(label, total=None)
+            yield lambda p: bar.update(task, total=p.total, completed=p.done)
+        return
+    shown = {"tenth": -1}
+
+    def plain(p: SendProgress) -> None:
+        tenth = p.done * 10 // p.total if p.total else 10
+        if tenth != shown["tenth"]:
+            shown["tenth"] = tenth
+            click.echo(f"{label}: {p.done}/{p.total}", err=True)
+    yield plain
+
+
+def send_edition(app: AppContext, date: dt.date, *, workers: int = 1,
+                 resend_unknown: bool = False, stop: threading.Event | None = None,
+                 on_progress=None) -> SendReport:
+    with recorded_run(app.engine, "send", date) as run:
+        report = SendRun(app.settings, app.engine, stop=stop,
+                         on_progress=on_progress).run(date, workers=workers,
+                                                      resend_unknown=resend_unknown)
+        run.outcome = "complete" if report.complete else "stopped" if report.stopped \
+            else "incomplete"
+        run.detail = summary(report)
+    return report
+
+
+def summary(report: SendReport) -> str:
+    c, p = report.counts, report.progress
+    return (f"edition {report.date}: sent {p.sent} now ({c['sent']} in all), failed {c['failed']}, "
+            f"skipped {c['skipped']}, pending {c['pending']}, unknown {c['unknown']} "
+            f"in {report.seconds:.1f}s")
+
+
+@cli.command()
+@click.option("--date", type=DATE, help="Edition to send (default: today).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Parallel senders in this process (each with its own connection).")
+@click.option("--resend-unknown", is_flag=True,
+              help="Also resend deliveries whose fate a crash made unknown (may duplicate).")
+@pass_app
+def send(app: AppContext, date: dt.date | None, workers: int, resend_unknown: bool) -> None:
+    """Send the day's edition to every confirmed subscriber.
+
+    Batched, idempotent and resumable: running it again sends nothing twice and picks up
+    where a stopped or crashed run left off. Exit status 0 when every delivery reached a
+    final state, 3 when some are of unknown fate (see `newsletter status`).
+    """
+    day = app.day(date)
+    with stop_on_signals() as stop, progress_display(f"sending {day}") as show:
+        report = send_edition(app, day, workers=workers, resend_unknown=resend_unknown,
+                              stop=stop, on_progress=show)
+    click.echo(summary(report))
+    if report.stopped and not report.complete:
+        raise click.ClickException("stopped before the end; run `newsletter send` again to "
+                                   "resume")
+    if report.counts["unknown"]:
+        click.echo(f"{report.counts['unknown']} deliveries may or may not have gone out (a "
+                   "sender stopped mid-batch); `newsletter send --resend-unknown` resends them",
+                   err=True)
+        sys.exit(EXIT_UNKNOWN)
+
+
+@cli.command()
+@click.option("--date", type=DATE, help="Edition to report (default: today).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
+@pass_app
+def status(app: AppContext, date: dt.date | None, as_json: bool) -> None:
+    """Delivery counts by state for a day's edition, and the daemon's last and next runs."""
+    day = app.day(date)
+    ledger.expire_leases(app.engine)
+    with app.sessions() as session:
+        edition = find_edition(session, day)
+        counts = ledger.counts(session, edition.id) if edition else {
+            s: 0 for s in ledger.STATES}
+        runs = last_runs(session)
+    info = {"date": day.isoformat(), "edition": edition.status.value if edition else None,
+            **counts, "total": sum(counts.values()),
+            "last_run": _run_json(runs[0]) if runs else None,
+            "next_run": _next_run(app)}
+    if as_json:
+        click.echo(json.dumps(info))
+        return
+    click.echo(f"edition {day}: {info['edition'] or 'not created yet'}")
+    for state in ledger.STATES:
+        click.echo(f"  {state:<8} {counts[state]}")
+    if runs:
+        click.echo(f"last run: {_run_line(runs[0])}")
+    click.echo(f"next scheduled send: {info['next_run']}")
+
+
+def _run_json(run: Run) -> dict:
+    return {"kind": run.kind, "date": run.edition_date.isoformat() if run.edition_date else None,
+            "started_at": run.started_at.isoformat(),
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            "outcome": run.outcome, "detail": run.detail}
+
+
+def _run_line(run: Run) -> str:
+    return (f"{run.kind} {run.edition_date} started {run.started_at:%Y-%m-%d %H:%M:%S}Z, "
+            f"{run.outcome or 'running'}: {run.detail or ''}").rstrip(": ")
+
+
+def _next_run(app: AppContext) -> str:
+    s = app.settings
+    now = dt.datetime.now(s.zone)
+    at = dt.datetime.combine(now.date(), s.send_time, tzinfo=s.zone)
+    if at <= now:
+        at = dt.datetime.combine(now.date() + dt.timedelta(days=1), s.send_time, tzinfo=s.zone)
+    return at.isoformat()

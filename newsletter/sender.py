@@ -1,0 +1,197 @@
+"""A send run: freeze the day's edition, then workers claim, send and record batches.
+
+Each worker has its own transport (one SMTP connection or HTTP session, reused) and takes
+batches in short transactions (newsletter.ledger): nothing is held across network I/O. A
+stop request (SIGTERM, Ctrl-C) ends the run between batches; the batch in flight is sent
+and recorded first. A refused key or a lost database stops every worker and the run fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from newsletter import ledger
+from newsletter.edition import freeze_edition, mark_complete, rendered
+from newsletter.errors import AuthRefused, SendError, TransportError
+from newsletter.links import Links
+from newsletter.message import Envelope, Recipient, Result
+from newsletter.models import utcnow
+from newsletter.settings import Settings
+from newsletter.transports import get_transport
+from newsletter.transports.base import Transport
+
+log = logging.getLogger(__name__)
+FINAL = ("sent", "failed", "skipped")
+
+
+@dataclass
+class Progress:
+    """What a run did so far; `on_progress` gets it after every batch."""
+
+    total: int = 0
+    done_before: int = 0   # already final when this run started
+    sent: int = 0
+    failed: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, results: list[Result]) -> None:
+        with self.lock:
+            self.sent += sum(r.delivered for r in results)
+            self.failed += sum(not r.delivered and not r.transient for r in results)
+
+    @property
+    def done(self) -> int:
+        return self.done_before + self.sent + self.failed
+
+
+@dataclass(frozen=True)
+class SendReport:
+    date: object
+    edition_id: int
+    counts: dict[str, int]
+    progress: Progress
+    stopped: bool
+    seconds: float
+
+    @property
+    def complete(self) -> bool:
+        return all(self.counts[s] == 0 for s in ("pending", "sending", "unknown"))
+
+
+class RateLimiter:
+    """Token bucket shared by the workers of one run (NEWSLETTER_RATE_LIMIT, per second)."""
+
+    def __init__(self, per_second: float):
+        self.rate, self.lock = per_second, threading.Lock()
+        self.next_free = time.monotonic()
+
+    def acquire(self, count: int, stop: threading.Event) -> None:
+        if self.rate <= 0:
+            return
+        with self.lock:
+            start = max(self.next_free, time.monotonic())
+            self.next_free = start + count / self.rate
+        stop.wait(max(0.0, start - time.monotonic()))
+
+
+class SendRun:
+    def __init__(self, settings: Settings, engine: Engine, *,
+                 stop: threading.Event | None = None,
+                 on_progress: Callable[[Progress], None] | None = None,
+                 transport_factory: Callable[[Settings], Transport] = get_transport):
+        self.settings, self.engine = settings, engine
+        self.stop = stop or threading.Event()
+        self.on_progress = on_progress or (lambda progress: None)
+        self.transport_factory = transport_factory
+        self.links = Links(settings)  # fails now, not mid-run, without a secret key
+        self.errors: list[BaseException] = []
+
+    def run(self, date, *, workers: int = 1, resend_unknown: bool = False) -> SendReport:
+        started = time.monotonic()
+        ledger.expire_leases(self.engine)
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            edition = freeze_edition(session, self.settings, date)
+        if resend_unknown:
+            requeued = ledger.requeue_unknown(self.engine, edition.id)
+            log.warning("resending %d deliveries of unknown fate", requeued)
+        content = rendered(edition)
+        envelope = Envelope(sender=self.settings.sender, subject=content.subject,
+                            html=content.html, text=content.text, list_id=self.settings.list_id,
+                            reply_to=self.settings.reply_to)
+        with Session(self.engine) as session:
+            before = ledger.counts(session, edition.id)
+        progress = Progress(total=sum(before.values()),
+                            done_before=sum(before[s] for s in FINAL))
+        self.on_progress(progress)
+        limiter = RateLimiter(self.settings.rate_limit)
+        threads = [threading.Thread(target=self._guarded, name=f"sender-{n}",
+                                    args=(edition.id, date, envelope, limiter, progress))
+                   for n in range(max(1, workers))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if self.errors:
+            raise _as_send_error(self.errors[0])
+        with Session(self.engine) as session:
+            after = ledger.counts(session, edition.id)
+        report = SendReport(date, edition.id, after, progress, self.stop.is_set(),
+                            time.monotonic() - started)
+        if report.complete:
+            mark_complete(self.engine, edition.id)
+        return report
+
+    def _guarded(self, *args) -> None:
+        try:
+            self._work(*args)
+        except BaseException as err:  # noqa: BLE001 - reported by run() in the main thread
+            self.errors.append(err)
+            self.stop.set()
+
+    def _work(self, edition_id: int, date, envelope: Envelope, limiter: RateLimiter,
+              progress: Progress) -> None:
+        worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        with self.transport_factory(self.settings) as transport:
+            size = min(self.settings.batch_size or transport.max_batch, transport.max_batch)
+            while not self.stop.is_set():
+                batch = ledger.claim(self.engine, edition_id, date, worker, size,
+                                     self.settings.lease_seconds)
+                if not batch:
+                    if not self._wait_for_retries(edition_id):
+                        return
+                    continue
+                recipients = [Recipient(c.email, c.name,
+                                        self.links.values(c.subscriber_id, c.email, date),
+                                        delivery_id=c.delivery_id) for c in batch]
+                limiter.acquire(len(recipients), self.stop)
+                results = self._send(transport, worker, envelope, recipients)
+                if results is not None:
+                    ledger.record(self.engine, worker, results)
+                    progress.add(results)
+                self.on_progress(progress)
+
+    def _send(self, transport: Transport, worker: str, envelope: Envelope,
+              recipients: list[Recipient]) -> list[Result] | None:
+        ids = [r.delivery_id for r in recipients]
+        try:
+            return transport.send_batch(envelope, recipients)
+        except AuthRefused:
+            ledger.release(self.engine, worker, ids)
+            raise
+        except TransportError as err:
+            if err.ambiguous:  # the crash window, without a crash: never resend silently
+                ledger.mark_unknown(self.engine, worker, ids, str(err))
+                log.error("%s; %d deliveries marked unknown", err, len(ids))
+                return None
+            log.warning("batch of %d failed, will retry: %s", len(ids), err)
+            return [Result(r, "failed", error=str(err), transient=err.transient)
+                    for r in recipients]
+
+    def _wait_for_retries(self, edition_id: int) -> bool:
+        """True if pending retries remain (after waiting until one is due)."""
+        with Session(self.engine) as session:
+            due = ledger.next_due(session, edition_id)
+        if due is None:
+            return False
+        self.stop.wait(min(5.0, max(0.05, (due - utcnow()).total_seconds())))
+        return True
+
+
+def _as_send_error(err: BaseException) -> BaseException:
+    if isinstance(err, AuthRefused):
+        return SendError(f"stopped: {err}")
+    if isinstance(err, OperationalError):
+        return SendError(f"stopped: the database is gone or refused us: "
+                         f"{str(err.orig).strip()}")
+    return err
