@@ -63,7 +63,9 @@ def _report_budget(edition: RenderedEdition, settings: Settings) -> None:
     size = f"HTML {edition.html_size / 1000:.1f} KB with full-length links, " \
            f"budget {settings.size_budget_kb} KB"
     if edition.shrunk:
-        click.echo(f"{size}: the last {edition.shrunk} of the stories were shrunk to title, "
-                   "facts and a link to the web version (the text part has them in full)")
+        which = "the last story was" if edition.shrunk == 1 else \
+            f"the last {edition.shrunk} stories were"
+        click.echo(f"{size}: {which} shrunk to title, facts and a link to the web version "
+                   "(the text part has every story in full)")
     else:
         click.echo(f"{size}: every story in full")
