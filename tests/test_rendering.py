@@ -107,7 +107,18 @@ def test_only_web_links_become_links(settings):
     assert "https://example.com/a?x=1&y=2" in hrefs
     assert not [h for h in hrefs if h.startswith("javascript")]
     assert doc.xpath("//img/@src") == ["https://img.example.com/p.jpg?a=1&b=2"]
-    assert doc.xpath("//img/@alt") == ['Photo "Agency" <AP>']
+    assert doc.xpath("//img/@alt") == [HTMLISH.title]
+
+
+def test_awkward_stories_arrive_whole_in_both_parts(settings):
+    doc, text = reader_view(render_edition(AWKWARD, date=DAY, settings=settings))
+    shown = visible_text(doc)
+    for s in AWKWARD:
+        for words in (s.title, *s.facts, *(n.label for n in s.narratives),
+                      *(p for n in s.narratives for p in n.text.split("\n\n"))):
+            assert " ".join(words.split()) in shown
+            assert words in text
+    assert WORDS in text and "👩‍👩‍👧" in shown
 
 
 def test_text_part_has_every_word_and_no_markup(settings, samples):
