@@ -15,6 +15,7 @@ are already safe for SMTP DATA (RFC 5321 4.5.2) and line ends are CRLF throughou
 from __future__ import annotations
 
 import base64
+import html
 import re
 import secrets
 import time
@@ -140,17 +141,24 @@ def fixed_header(name: str, value: str) -> bytes:
     return header.fold(policy=policy.SMTP).encode("ascii")
 
 
-def _pieces(text: SlottedText) -> list[bytes | str]:
-    """Encoded literals, with each slot left as its name."""
+def html_values(values: Mapping[str, str]) -> dict[str, str]:
+    """Slot values as they go into HTML: escaped, as newsletter.rendering_email.fill_html
+    does (an address may hold `&` or `'`, a URL `&`)."""
+    return {name: html.escape(value) for name, value in values.items()}
+
+
+def _pieces(text: SlottedText, prefix: str) -> list[bytes | str]:
+    """Encoded literals, with each slot left as a key: prefix + slot name."""
     pieces: list[bytes | str] = [qp_encode(text.literals[0])]
     for slot, literal in zip(text.slots, text.literals[1:], strict=True):
-        pieces += [slot, qp_encode(literal)]
+        pieces += [prefix + slot, qp_encode(literal)]
     return pieces
 
 
 class MimeBuilder:
     """Made once per Envelope; `build(recipient)` returns one copy's bytes (CRLF, ready for
-    SMTP DATA): multipart/alternative, text then HTML, both UTF-8 quoted-printable."""
+    SMTP DATA): multipart/alternative, text then HTML, both UTF-8 quoted-printable. Values go
+    into the HTML escaped (html_values), into the text as they are."""
 
     def __init__(self, envelope: Envelope):
         self.envelope = envelope
@@ -181,8 +189,8 @@ class MimeBuilder:
                     "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode("ascii")
 
         # The body as a template: runs of fixed bytes, with a hole for each slot value.
-        pieces: list[bytes | str] = [part("plain"), *_pieces(envelope.text),
-                                     b"\r\n" + part("html"), *_pieces(envelope.html),
+        pieces: list[bytes | str] = [part("plain"), *_pieces(envelope.text, "text:"),
+                                     b"\r\n" + part("html"), *_pieces(envelope.html, "html:"),
                                      f"\r\n--{boundary}--\r\n".encode("ascii")]
         self._body: list[bytes] = []
         self._holes: list[tuple[int, str]] = []
@@ -194,7 +202,8 @@ class MimeBuilder:
                 self._body[-1] += piece
             else:
                 self._body.append(piece)
-        self._slots = {slot for _, slot in self._holes}
+        self._text_slots = {key[5:] for _, key in self._holes if key.startswith("text:")}
+        self._html_slots = {key[5:] for _, key in self._holes if key.startswith("html:")}
         self._date_second = -1
         self._date = b""
 
@@ -224,7 +233,9 @@ class MimeBuilder:
         """One copy's bytes. Raises HeaderError when the recipient's address or values
         cannot go into a header (the caller reports that recipient as invalid)."""
         values: Mapping[str, str] = recipient.values
-        encoded = {slot: qp_encode(values[slot]) for slot in self._slots}
+        encoded = {"text:" + slot: qp_encode(values[slot]) for slot in self._text_slots}
+        encoded.update(("html:" + slot, qp_encode(html.escape(values[slot])))
+                       for slot in self._html_slots)
         body = self._body.copy()
         for index, slot in self._holes:
             body[index] = encoded[slot]
