@@ -1,0 +1,191 @@
+"""`newsletter send` end to end on SQLite and PostgreSQL: everyone once, never twice, the
+reasons recorded, the operator told."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import threading
+import time
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from newsletter import ledger
+from newsletter.db import make_engine
+from newsletter.edition import freeze_edition
+from newsletter.links import Links
+from newsletter.models import Delivery, DeliveryState, Subscriber, Suppression
+from newsletter.sender import RateLimiter, SendRun
+from tests.conftest import SAMPLES
+from tests.smtp_sink import SinkServer
+
+DAY = "2026-11-25"
+DATE = dt.date.fromisoformat(DAY)
+
+
+@pytest.fixture
+def day(cli):
+    assert cli("stories", "import", str(SAMPLES), "--date", DAY).exit_code == 0
+    return DAY
+
+
+@pytest.fixture
+def db(env):
+    engine = make_engine(env["NEWSLETTER_DATABASE_URL"])
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def smtp(monkeypatch):
+    with SinkServer() as server:
+        monkeypatch.setenv("NEWSLETTER_TRANSPORT", "smtp")
+        monkeypatch.setenv("NEWSLETTER_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("NEWSLETTER_SMTP_PORT", str(server.port))
+        yield server.sink
+
+
+def people(cli, *emails, confirmed=True):
+    for address in emails:
+        args = ["subscribers", "add", address] + (["--confirmed"] if confirmed else [])
+        assert cli(*args).exit_code == 0
+
+
+def status(cli) -> dict:
+    return json.loads(cli("status", "--date", DAY, "--json").stdout)
+
+
+def test_everyone_confirmed_gets_one_copy_and_a_rerun_sends_nothing(cli, day, env, tmp_path,
+                                                                    settings, db):
+    people(cli, "a@example.com", "B@Example.org", "c@example.net")
+    people(cli, "pending@example.com", confirmed=False)
+    people(cli, "gone@example.com")
+    cli("subscribers", "remove", "gone@example.com")
+
+    first = cli("send", "--date", DAY)
+    assert first.exit_code == 0, first.output
+    assert "sent 3 now (3 in all)" in first.stdout
+    files = sorted((tmp_path / "outbox").glob("*.eml"))
+    assert len(files) == 3
+
+    links = Links(settings)
+    with Session(db) as session:
+        ids = dict(session.execute(select(Subscriber.email_key, Subscriber.id)).all())
+    for path in files:
+        raw = path.read_text()
+        to = re.search(r"^To: (\S+)", raw, re.M).group(1).strip("<>").lower()
+        url = links.unsubscribe_url(ids[to])
+        assert f"List-Unsubscribe: <{url}>" in raw
+        assert links.read_manage(url.rsplit("/", 1)[1]) == ids[to]
+
+    again = cli("send", "--date", DAY)
+    assert again.exit_code == 0 and "sent 0 now (3 in all)" in again.stdout
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 3
+    counts = status(cli)
+    assert counts["sent"] == 3 and counts["edition"] == "complete" and counts["pending"] == 0
+
+
+def test_a_day_without_stories_sends_nothing_and_says_so(cli, env, tmp_path):
+    people(cli, "a@example.com")
+    result = cli("send", "--date", "2001-01-01")
+    assert result.exit_code == 1
+    assert "no stories for 2001-01-01" in result.stderr
+    assert not (tmp_path / "outbox").exists()
+    assert json.loads(cli("status", "--date", "2001-01-01", "--json").stdout)["edition"] is None
+
+
+def test_people_who_leave_after_the_freeze_are_skipped(cli, day, settings, db, tmp_path):
+    people(cli, "stay@example.com", "leave@example.com")
+    with Session(db) as session, session.begin():
+        freeze_edition(session, settings, DATE)
+    cli("subscribers", "remove", "leave@example.com")
+    people(cli, "late@example.com")  # joined after the freeze: next edition
+    assert cli("send", "--date", DAY).exit_code == 0
+    counts = status(cli)
+    assert counts["sent"] == 1  # the removed person's delivery row went with them
+    assert [p.name.split("-")[1] for p in (tmp_path / "outbox").glob("*.eml")] == [
+        "stay@example.com"]
+
+
+def test_unsubscribed_after_freeze_is_marked_skipped(cli, day, settings, db):
+    people(cli, "stay@example.com", "leave@example.com")
+    with Session(db) as session, session.begin():
+        freeze_edition(session, settings, DATE)
+        session.execute(update(Subscriber).where(Subscriber.email_key == "leave@example.com")
+                        .values(status="unsubscribed"))
+    report = SendRun(settings, db).run(DATE)
+    assert report.counts["sent"] == 1 and report.counts["skipped"] == 1
+
+
+def test_smtp_transient_retried_permanent_recorded_and_suppressed(cli, day, smtp, monkeypatch,
+                                                                  db):
+    monkeypatch.setattr(ledger, "RETRY_BASE_SECONDS", 0.05)
+    people(cli, "ok@example.com", "later@example.com", "nobody@example.com")
+    smtp.refuse["later@example.com"] = ["451 4.7.1 try again later"] * 2
+    smtp.refuse["nobody@example.com"] = ["550 5.1.1 no such user"] * 10
+    result = cli("send", "--date", DAY)
+    assert result.exit_code == 0, result.output
+    assert sorted(smtp.recipients()) == ["later@example.com", "ok@example.com"]
+    counts = status(cli)
+    assert (counts["sent"], counts["failed"]) == (2, 1)
+    with Session(db) as session:
+        failed = session.scalar(select(Delivery).where(Delivery.state == DeliveryState.FAILED))
+        assert "550" in failed.error and "no such user" in failed.error
+        assert session.scalar(select(Suppression.reason)
+                              .where(Suppression.email_key == "nobody@example.com")) == "bounced"
+        assert session.scalar(select(Subscriber.status)
+                              .where(Subscriber.email_key == "nobody@example.com")) == "bounced"
+        later = session.scalar(select(Delivery.attempts).join(Subscriber).where(
+            Subscriber.email_key == "later@example.com"))
+        assert later == 3
+
+
+def test_lease_expiry_makes_unknown_and_only_resend_unknown_resends(cli, day, settings, db,
+                                                                     tmp_path):
+    people(cli, *(f"p{n}@example.com" for n in range(5)))
+    with Session(db, expire_on_commit=False) as session, session.begin():
+        edition = freeze_edition(session, settings, DATE)
+    # A sender that claimed two rows and died: its lease has run out.
+    claimed = ledger.claim(db, edition.id, DATE, "dead-worker", 2, lease_seconds=-1)
+    assert len(claimed) == 2
+    result = cli("send", "--date", DAY)
+    assert result.exit_code == 3
+    assert "2 deliveries may or may not have gone out" in result.stderr
+    counts = status(cli)
+    assert (counts["sent"], counts["unknown"], counts["edition"]) == (3, 2, "sending")
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 3
+
+    resent = cli("send", "--date", DAY, "--resend-unknown")
+    assert resent.exit_code == 0, resent.output
+    assert status(cli)["sent"] == 5 and status(cli)["edition"] == "complete"
+
+
+def test_claims_are_disjoint_between_concurrent_claimers(cli, day, settings, db):
+    people(cli, *(f"p{n}@example.com" for n in range(60)))
+    with Session(db, expire_on_commit=False) as session, session.begin():
+        edition = freeze_edition(session, settings, DATE)
+    taken: list[int] = []
+    lock = threading.Lock()
+
+    def claimer(name: str) -> None:
+        while batch := ledger.claim(db, edition.id, DATE, name, 7, 60):
+            with lock:
+                taken.extend(c.delivery_id for c in batch)
+
+    threads = [threading.Thread(target=claimer, args=(f"w{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(taken) == 60 and len(set(taken)) == 60
+
+
+def test_rate_limit_spaces_messages():
+    limiter, stop = RateLimiter(40), threading.Event()
+    start = time.monotonic()
+    for _ in range(11):
+        limiter.acquire(1, stop)
+    assert time.monotonic() - start >= 10 / 40 * 0.9
