@@ -34,9 +34,7 @@ def render(app: AppContext, date: dt.date | None, out: Path, screenshots: bool) 
     out.mkdir(parents=True, exist_ok=True)
     written = [_write(out / "edition.html", html), _write(out / "edition.txt", text)]
     if screenshots:
-        from newsletter.screenshots import take_screenshots  # Playwright only when asked
-
-        written += take_screenshots(html, out)
+        written += _screenshots(html, out)
     for path in written:
         click.echo(f"{path}  {_kb(path.stat().st_size)}")
     _report_budget(edition, app.settings)
@@ -48,6 +46,15 @@ def sample_values(settings: Settings, day: dt.date) -> dict[str, str]:
     return {"email": "reader@example.org", "unsubscribe_url": f"{base}/unsubscribe/SAMPLE",
             "preferences_url": f"{base}/preferences/SAMPLE",
             "webview_url": f"{base}/archive/{day.isoformat()}"}
+
+
+def _screenshots(html: str, out: Path) -> list[Path]:
+    try:  # Playwright is a test extra: needed only when pictures are asked for
+        from newsletter.screenshots import take_screenshots
+    except ImportError as err:
+        raise NewsletterError("--screenshots needs Playwright: pip install -e '.[test]'") \
+            from err
+    return take_screenshots(html, out)
 
 
 def _write(path: Path, content: str) -> Path:
