@@ -1,0 +1,111 @@
+"""Sign-up with double opt-in: a pending subscriber, a confirmation email, a confirm link.
+
+The answer a visitor sees never depends on whether the address is known (no enumeration):
+`request` decides quietly whether a confirmation goes out. A person who left (unsubscribed,
+bounced, complained, erased) stays suppressed until they follow a fresh confirmation link.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session
+
+from newsletter.links import BadToken, Links
+from newsletter.message import Envelope, Recipient, Result
+from newsletter.models import Subscriber, SubscriberStatus, utcnow
+from newsletter.rendering_email import RenderedEmail, render_email
+from newsletter.settings import Settings
+from newsletter.slots import SLOTS
+from newsletter.transports.base import Transport
+from subscribers import service
+
+CONFIRM_SLOTS = (*SLOTS, "confirm_url")
+CONFIRM_SUBJECT = "Please confirm your subscription to {list_name}"
+
+
+class RateLimiter:
+    """At most `limit` events per key within `window` seconds (sliding window).
+
+    In memory, per process: with N gunicorn workers a client gets up to N x limit. That is
+    enough to stop a script mail-bombing an address through our form; a shared store
+    (Redis, the database) would make it exact.
+    """
+
+    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic):
+        self.limit, self.window, self.clock = limit, window, clock
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        now = self.clock()
+        with self._lock:
+            if len(self._hits) > 100_000:  # bound memory: forget keys whose window ended
+                self._hits = {k: v for k, v in self._hits.items() if v[-1] > now - self.window}
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] <= now - self.window:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                return False
+            hits.append(now)
+            return True
+
+
+def request(session: Session, email: str, name: str | None, *, ip: str | None) -> Subscriber | None:
+    """Record a sign-up; returns the person to send a confirmation to, or None when the
+    address is already confirmed (nothing to do, and the page says the same)."""
+    address = service.parse_address(email)
+    name = service.clean_name(name)
+    person = service.find(session, address.email)
+    if person is None:
+        return service.add(session, address.email, name, source="web", ip=ip)
+    if person.status == SubscriberStatus.CONFIRMED:
+        return None
+    # Pending again: only a confirmation (service.confirm) lifts the suppression.
+    if person.status != SubscriberStatus.PENDING:
+        person.status, person.status_changed_at = SubscriberStatus.PENDING, utcnow()
+    person.name = name or person.name
+    person.consent_ip = ip
+    return person
+
+
+def confirm(session: Session, links: Links, token: str, *, ip: str | None) -> Subscriber:
+    """Follow a confirmation link. Only a pending person is confirmed: an old link must not
+    bring back someone who has since unsubscribed (they can sign up again)."""
+    person = session.get(Subscriber, links.read_confirm(token))
+    if person is None or person.status not in (SubscriberStatus.PENDING,
+                                               SubscriberStatus.CONFIRMED):
+        raise BadToken("this confirmation link is no longer valid: please sign up again")
+    service.confirm(session, person, ip=ip)
+    return person
+
+
+class Confirmations:
+    """The confirmation email, rendered once (Jinja -> MJML -> HTML) and filled per person."""
+
+    def __init__(self, settings: Settings, links: Links):
+        self.settings, self.links = settings, links
+        self._email: RenderedEmail | None = None
+
+    def envelope(self) -> Envelope:
+        if self._email is None:
+            self._email = render_email("confirm", {"title": "Confirm your subscription"},
+                                       settings=self.settings, slots=CONFIRM_SLOTS)
+        s = self.settings
+        return Envelope(sender=s.sender, subject=CONFIRM_SUBJECT.format(list_name=s.list_name),
+                        html=self._email.html, text=self._email.text, list_id=s.list_id,
+                        reply_to=s.reply_to)
+
+    def recipient(self, person: Subscriber) -> Recipient:
+        # The unsubscribe link works for a pending person too: "I never asked for this"
+        # suppresses the address, so nobody can keep signing it up.
+        values = self.links.values(person.id, person.email, self.settings.today())
+        values["confirm_url"] = self.links.confirm_url(person.id)
+        return Recipient(email=person.email, name=person.name, values=values)
+
+    def send(self, transport: Transport, person: Subscriber) -> Result:
+        with transport:
+            return transport.send_batch(self.envelope(), [self.recipient(person)])[0]

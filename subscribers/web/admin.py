@@ -1,0 +1,117 @@
+"""/admin: editors preview the day's edition, check its size, test-send it, watch sends.
+
+Closed (403) until NEWSLETTER_ADMIN_PASSWORD is set; then behind a login whose session
+cookie holds an HMAC of the password, so changing the password logs everyone out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from newsletter.errors import NewsletterError
+from newsletter.ledger import counts
+from newsletter.models import Edition
+from newsletter.rendering import render_edition
+from newsletter.size_budget import KB
+from newsletter.stories import load_day
+from subscribers.web.state import db, state
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+GMAIL_CLIP = 102 * KB  # Gmail hides everything past ~102 KB of HTML, footer included
+
+
+def _fingerprint(password: str) -> str:
+    key = state().settings.secret_key or ""
+    return hmac.new(key.encode(), password.encode(), hashlib.sha256).hexdigest()
+
+
+@bp.before_request
+def guard() -> Response | None:
+    password = state().settings.admin_password
+    if not password:
+        abort(403, "The editors' pages are closed: set NEWSLETTER_ADMIN_PASSWORD to open them.")
+    if request.endpoint != "admin.login" and not hmac.compare_digest(
+            session.get("admin", ""), _fingerprint(password)):
+        return redirect(url_for("admin.login"))
+    return None
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | str | tuple[str, int]:
+    if request.method == "GET":
+        return render_template("admin/login.html")
+    if not state().logins_per_client.allow(f"login:{request.remote_addr}"):
+        return render_template("admin/login.html", error="Too many tries: wait a while."), 429
+    given = request.form.get("password", "")
+    if not hmac.compare_digest(given.encode(), (state().settings.admin_password or "").encode()):
+        return render_template("admin/login.html", error="That is not the password."), 403
+    session.clear()
+    session["admin"] = _fingerprint(given)
+    return redirect(url_for("admin.index"))
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    session.clear()
+    return redirect(url_for("admin.login"))
+
+
+@bp.get("/")
+def index() -> str:
+    settings = state().settings
+    day = _day(request.args.get("date"))
+    stories = load_day(db(), day)
+    edition = render_edition(stories, date=day, settings=settings) if stories else None
+    html = edition.personalise(sample_values(day))[0] if edition else None
+    return render_template(
+        "admin/index.html", day=day, edition=edition, html=html, clip=GMAIL_CLIP,
+        budget=settings.size_budget_kb * KB, recipients=", ".join(settings.test_recipient_list),
+        recent=_recent())
+
+
+@bp.post("/test-send")
+def test_send() -> Response:
+    """The same as `newsletter test-send`: subject prefixed [TEST], no delivery records."""
+    from newsletter.testsend import test_send as send
+
+    day = _day(request.form.get("date"))
+    addresses = [a for a in re.split(r"[\s,;]+", request.form.get("to", "")) if a]
+    try:
+        results = send(db(), state().settings, day, addresses)
+    except NewsletterError as err:
+        flash(f"Test send failed: {err}", "error")
+    else:
+        for result in results:
+            flash(f"{result.recipient.email}: {result.status}"
+                  + (f" ({result.error})" if result.error else ""),
+                  "ok" if result.delivered else "error")
+    return redirect(url_for("admin.index", date=day.isoformat()))
+
+
+def _recent(limit: int = 10) -> list[tuple[Edition, dict[str, int]]]:
+    editions = db().scalars(select(Edition).order_by(Edition.date.desc()).limit(limit))
+    return [(edition, counts(db(), edition.id)) for edition in editions]
+
+
+def _day(value: str | None) -> dt.date:
+    if not value:
+        return state().settings.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        abort(400, f"{value!r} is not a date in the form YYYY-MM-DD")
+
+
+def sample_values(day: dt.date) -> dict[str, str]:
+    """Stand-ins for a recipient: the preview must not carry anyone's token."""
+    base = state().settings.base_url
+    return {"email": "reader@example.org", "unsubscribe_url": f"{base}/unsubscribe/SAMPLE",
+            "preferences_url": f"{base}/preferences/SAMPLE",
+            "webview_url": f"{base}/archive/{day.isoformat()}"}

@@ -1,0 +1,63 @@
+"""GET /archive and /archive/<date>: sent editions as web pages ("view in browser").
+
+A page is the stored edition (frozen at its first send) filled with values that belong to
+nobody: no personal token, no address, so a shared link unsubscribes no one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, Response, abort, render_template
+from sqlalchemy import select
+
+from newsletter.models import Edition
+from newsletter.rendering import RenderedEdition, render_edition
+from newsletter.rendering_email import fill_html
+from newsletter.stories import load_day
+from subscribers.web.state import db, state
+
+bp = Blueprint("archive", __name__)
+PUBLIC = "public, max-age=300"  # the same for everyone: caches may keep it a while
+
+
+@bp.get("/archive")
+def index() -> Response:
+    editions = db().execute(select(Edition.date, Edition.subject)
+                            .order_by(Edition.date.desc()).limit(1000)).all()
+    response = Response(render_template("archive.html", editions=editions))
+    response.headers["Cache-Control"] = PUBLIC
+    return response
+
+
+@bp.get("/archive/<date>")
+def edition(date: str) -> Response:
+    try:
+        day = dt.date.fromisoformat(date)
+    except ValueError:
+        abort(404)
+    row = db().scalar(select(Edition).where(Edition.date == day))
+    if row is None:
+        abort(404, f"There is no edition for {date}.")
+    html = fill_html(_whole(row).html, public_values(day))
+    return Response(html, headers={"Cache-Control": PUBLIC})
+
+
+def _whole(row: Edition) -> RenderedEdition:
+    """The mailed edition, or, when its last stories were cut to fit Gmail's budget (they
+    link here for the rest), the day's stories rendered whole once and kept."""
+    mailed = RenderedEdition.from_json(row.content)
+    if not mailed.shrunk:
+        return mailed
+    cache = state().archive_cache
+    if row.id not in cache:
+        stories = load_day(db(), row.date)
+        cache[row.id] = (render_edition(stories, date=row.date, settings=state().settings,
+                                        fit_budget=False) if stories else mailed)
+    return cache[row.id]
+
+
+def public_values(day: dt.date) -> dict[str, str]:
+    base = state().settings.base_url
+    return {"email": "", "unsubscribe_url": f"{base}/subscribe",
+            "preferences_url": f"{base}/subscribe", "webview_url": f"{base}/archive/{day}"}

@@ -1,0 +1,48 @@
+"""What every request shares: settings, the session factory, links, limiters; one database
+session per request, which the view commits (services never commit)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from flask import current_app, g
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.links import Links
+from newsletter.rendering import RenderedEdition
+from newsletter.settings import Settings
+from newsletter.transports import Transport
+from subscribers.signup import Confirmations, RateLimiter
+
+
+@dataclass
+class WebState:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    links: Links
+    confirmations: Confirmations
+    transport: Callable[[Settings], Transport]
+    signups_per_client: RateLimiter   # sign-up posts per client address
+    mails_per_address: RateLimiter    # confirmation emails per address (mail-bombing)
+    logins_per_client: RateLimiter    # admin password guesses
+    # Archive pages of shrunk editions, rendered whole once per process (by edition id).
+    archive_cache: dict[int, RenderedEdition] = field(default_factory=dict)
+
+
+def state() -> WebState:
+    return current_app.extensions["newsletter"]
+
+
+def db() -> Session:
+    """This request's session, opened on first use and closed at teardown (uncommitted
+    work is rolled back there)."""
+    if "db" not in g:
+        g.db = state().sessions()
+    return g.db
+
+
+def close_db(_error: BaseException | None = None) -> None:
+    session = g.pop("db", None)
+    if session is not None:
+        session.close()
