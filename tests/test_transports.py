@@ -188,8 +188,7 @@ ESP = {  # name: (path, answer, copies)
 
 # --- fixtures ----------------------------------------------------------------------------
 
-@pytest.fixture
-def make_settings(tmp_path, monkeypatch) -> Callable[..., Settings]:
+def settings_factory(tmp_path, monkeypatch) -> Callable[..., Settings]:
     """Settings from arguments only: no stray NEWSLETTER_* variable or .env is read."""
     monkeypatch.chdir(tmp_path)
     for key in list(os.environ):
@@ -200,6 +199,11 @@ def make_settings(tmp_path, monkeypatch) -> Callable[..., Settings]:
         return load_settings(**{"outbox_dir": tmp_path / "outbox", **overrides})
 
     return make
+
+
+@pytest.fixture
+def make_settings(tmp_path, monkeypatch) -> Callable[..., Settings]:
+    return settings_factory(tmp_path, monkeypatch)
 
 
 def esp_settings(make_settings, httpserver, name: str, **overrides: object) -> Settings:

@@ -1,0 +1,219 @@
+"""SMTP against a real aiosmtpd server on loopback: plain, STARTTLS and implicit TLS with
+a self-signed certificate, AUTH, scripted 421/451/550 replies, timeouts and DKIM."""
+
+from __future__ import annotations
+
+import base64
+import re
+import ssl
+import subprocess
+
+import dkim
+import pytest
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from newsletter.errors import AuthRefused, TransportError
+from newsletter.message import Envelope
+from newsletter.slots import SlottedText
+from newsletter.transports.smtp import SmtpTransport
+from tests.test_transports import (
+    ENVELOPE,
+    SmtpFake,
+    canonical,
+    free_port,
+    parse_mime,
+    recipient,
+    settings_factory,
+    start_smtp,
+)
+
+
+def openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+            "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1")
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert, key)
+    return server, ssl.create_default_context(cafile=str(cert))
+
+
+def authenticator(server, session, envelope, mechanism, auth_data):
+    ok = isinstance(auth_data, LoginPassword) and \
+        (auth_data.login, auth_data.password) == (b"spin", b"s3cret")
+    return AuthResult(success=ok, handled=False)
+
+
+@pytest.fixture
+def make_settings(tmp_path, monkeypatch):
+    return settings_factory(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def fake():
+    return SmtpFake()
+
+
+@pytest.fixture
+def server(fake):
+    controller = start_smtp(fake)
+    yield controller
+    controller.stop()
+
+
+@pytest.fixture
+def smtp(make_settings, server):
+    def make(**overrides) -> SmtpTransport:
+        settings = make_settings(transport="smtp", smtp_host="127.0.0.1",
+                                 smtp_port=server.port, **overrides)
+        return SmtpTransport(settings)
+    return make
+
+
+def test_starttls_and_auth_with_a_self_signed_certificate(fake, make_settings, certificate):
+    server_context, client_context = certificate
+    controller = start_smtp(fake, tls_context=server_context, require_starttls=True,
+                            authenticator=authenticator, auth_required=True)
+    try:
+        settings = make_settings(transport="smtp", smtp_host="127.0.0.1",
+                                 smtp_port=controller.port, smtp_security="starttls",
+                                 smtp_username="spin", smtp_password="s3cret")
+        with SmtpTransport(settings, ssl_context=client_context) as transport:
+            results = transport.send_batch(ENVELOPE, [recipient(0), recipient(1)])
+        assert [r.status for r in results] == ["sent", "sent"]
+        assert [m.rcpt_tos for m in fake.messages] == [["reader0@example.com"],
+                                                       ["reader1@example.com"]]
+        assert fake.messages[0].mail_from == "news@example.org"
+        # The system CAs do not know our certificate: refused, as it should be.
+        with pytest.raises(TransportError, match="TLS"), SmtpTransport(settings) as transport:
+            transport.send_batch(ENVELOPE, [recipient(2)])
+    finally:
+        controller.stop()
+
+
+def test_implicit_tls(fake, make_settings, certificate):
+    server_context, client_context = certificate
+    controller = start_smtp(fake, ssl_context=server_context)
+    try:
+        settings = make_settings(transport="smtp", smtp_host="127.0.0.1",
+                                 smtp_port=controller.port, smtp_security="ssl")
+        with SmtpTransport(settings, ssl_context=client_context) as transport:
+            assert transport.send_batch(ENVELOPE, [recipient(0)])[0].status == "sent"
+    finally:
+        controller.stop()
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_plain_auth_and_a_refused_password(fake, make_settings):
+    controller = start_smtp(fake, authenticator=authenticator, auth_required=True,
+                            auth_require_tls=False)
+    try:
+        def settings(password):
+            return make_settings(transport="smtp", smtp_host="127.0.0.1",
+                                 smtp_port=controller.port, smtp_username="spin",
+                                 smtp_password=password)
+        with SmtpTransport(settings("s3cret")) as transport:
+            assert transport.send_batch(ENVELOPE, [recipient(0)])[0].status == "sent"
+        with pytest.raises(AuthRefused, match="refused the username and password"):
+            SmtpTransport(settings("wrong")).send_batch(ENVELOPE, [recipient(1)])
+    finally:
+        controller.stop()
+    assert len(fake.messages) == 1
+
+
+def test_one_connection_for_many_messages_and_batches(fake, smtp):
+    with smtp() as transport:
+        transport.send_batch(ENVELOPE, [recipient(n) for n in range(5)])
+        transport.send_batch(ENVELOPE, [recipient(n) for n in range(5, 10)])
+    assert len(fake.messages) == 10
+    assert len({m.session for m in fake.messages}) == 1
+
+
+def test_421_reconnects_and_carries_on_4xx_transient_5xx_permanent(fake, smtp):
+    fake.rcpt_script = {
+        "reader1@example.com": ["421 4.3.2 Service shutting down"],
+        "reader2@example.com": ["451 4.7.1 Greylisted, try later"],
+        "reader3@example.com": ["550 5.1.1 No such user"],
+        "reader4@example.com": ["550 5.7.1 Message refused by policy"],
+    }
+    with smtp() as transport:
+        results = transport.send_batch(ENVELOPE, [recipient(n) for n in range(6)])
+    assert [(r.status, r.transient) for r in results] == [
+        ("sent", False), ("sent", False), ("failed", True), ("invalid", False),
+        ("rejected", False), ("sent", False)]
+    assert results[2].error.startswith("451") and "No such user" in results[3].error
+    assert [m.rcpt_tos[0] for m in fake.messages] == [
+        "reader0@example.com", "reader1@example.com", "reader5@example.com"]
+    assert len({m.session for m in fake.messages}) == 2  # one reconnect, after the 421
+    assert results[0].provider_id.endswith("queued as Q1")
+
+
+def test_421_twice_gives_up_on_that_message_only(fake, smtp):
+    fake.rcpt_script = {"reader0@example.com": ["421 4.3.2 bye"] * 2}
+    with smtp() as transport:
+        results = transport.send_batch(ENVELOPE, [recipient(0), recipient(1)])
+    assert [(r.status, r.transient) for r in results] == [("failed", True), ("sent", False)]
+
+
+def test_no_reply_after_the_data_is_ambiguous_and_the_next_message_goes(fake, smtp):
+    fake.data_delays = [1.5]
+    with smtp(smtp_timeout=0.5) as transport:
+        results = transport.send_batch(ENVELOPE, [recipient(0), recipient(1)])
+    assert results[0].status == "failed" and results[0].transient
+    assert "may have been delivered" in results[0].error
+    assert results[1].status == "sent"
+
+
+def test_no_server_fails_the_whole_call(make_settings):
+    settings = make_settings(transport="smtp", smtp_host="127.0.0.1", smtp_port=free_port())
+    with pytest.raises(TransportError) as caught:
+        SmtpTransport(settings).send_batch(ENVELOPE, [recipient(0)])
+    assert caught.value.transient
+
+
+def test_dot_lines_survive_smtp_transparency(fake, smtp):
+    text = SlottedText((".\n..\n.leading\n", "\n.\n"), ("email",))
+    envelope = Envelope(sender=ENVELOPE.sender, subject="dots", html=text, text=text,
+                        list_id=ENVELOPE.list_id)
+    with smtp() as transport:
+        transport.send_batch(envelope, [recipient(0)])
+    raw = fake.messages[0].content
+    assert canonical(parse_mime(raw).text) == text.fill(recipient(0).values)
+
+
+@pytest.fixture(scope="module")
+def dkim_key(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dkim")
+    key = folder / "dkim.pem"
+    openssl("genrsa", "-out", str(key), "2048")
+    der = subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"],
+                         check=True, capture_output=True).stdout
+    return key, b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
+
+
+def test_dkim_signature_covers_both_list_unsubscribe_headers(fake, smtp, dkim_key):
+    key, record = dkim_key
+
+    def dns(name, timeout=5):
+        assert name == b"spin2024._domainkey.example.org."
+        return record
+
+    with smtp(dkim_domain="example.org", dkim_selector="spin2024",
+              dkim_private_key_path=key) as transport:
+        assert transport.send_batch(ENVELOPE, [recipient(0, "Zoë")])[0].status == "sent"
+    signed = fake.messages[0].content
+    assert dkim.verify(signed, dnsfunc=dns)
+    signature = re.search(rb"DKIM-Signature:.*?\r\n(?! )", signed, re.S).group()
+    signed_headers = re.search(rb"h=([^;]+)", re.sub(rb"\s+", b"", signature)).group(1)
+    assert {b"list-unsubscribe", b"list-unsubscribe-post", b"from", b"to", b"subject"} <= \
+        set(signed_headers.lower().split(b":"))
+    forged = signed.replace(b"/unsubscribe/tok0", b"/unsubscribe/tok9")
+    assert not dkim.verify(forged, dnsfunc=dns)
+    dropped = signed.replace(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n", b"")
+    assert not dkim.verify(dropped, dnsfunc=dns)
