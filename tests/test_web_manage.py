@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from newsletter.links import Links
+from newsletter.links import TEST_SUBSCRIBER_ID, Links
 from newsletter.models import Subscriber, SubscriberStatus, Suppression
 from subscribers import service
 from subscribers.web import create_app
@@ -107,3 +107,11 @@ def test_pages_carry_security_headers(client, token):
     assert "script-src" not in headers["Content-Security-Policy"]
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Cache-Control"] == "no-store"
+
+
+def test_links_from_a_test_send_change_nothing(client, settings, reader):
+    token = Links(settings).manage_token(TEST_SUBSCRIBER_ID)
+    for answer in (client.get(f"/unsubscribe/{token}"), client.post(f"/unsubscribe/{token}"),
+                   client.get(f"/preferences/{token}")):
+        assert answer.status_code == 200 and "test email" in answer.text
+    assert status(settings, reader) == (SubscriberStatus.CONFIRMED, False)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, abort, make_response, render_template, request
 
 from newsletter.errors import SubscriberError
+from newsletter.links import TEST_SUBSCRIBER_ID
 from newsletter.models import Subscriber, SubscriberStatus
 from subscribers import service
 from subscribers.web.data import personal_data
@@ -21,9 +22,13 @@ bp = Blueprint("manage", __name__)
 PAUSES = {"1": 1, "2": 2, "4": 4}  # weeks a reader may pause for
 
 
-def _person(token: str) -> tuple[int, Subscriber | None]:
+def _person(token: str) -> Subscriber | None:
     subscriber_id = state().links.read_manage(token)  # BadToken -> 400 (app error handler)
-    return subscriber_id, db().get(Subscriber, subscriber_id)
+    if subscriber_id == TEST_SUBSCRIBER_ID:
+        abort(make_response(render_template(
+            "message.html", title="This was a test email",
+            text="Links in a test send belong to nobody: nothing was changed."), 200))
+    return db().get(Subscriber, subscriber_id)
 
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
@@ -31,7 +36,7 @@ def unsubscribe(token: str) -> str:
     """POST is RFC 8058 one-click too: body `List-Unsubscribe=One-Click`, form-urlencoded or
     multipart, no cookies, so no CSRF token (exempt in create_app). Answer 200, never a
     redirect (RFC 8058 section 3.2); a repeat changes nothing more."""
-    _, person = _person(token)
+    person = _person(token)
     if request.method == "GET":
         return render_template("unsubscribe.html", person=person, token=token)
     if person is not None:  # None: already erased, and the address stays suppressed
@@ -43,7 +48,7 @@ def unsubscribe(token: str) -> str:
 
 @bp.route("/preferences/<token>", methods=["GET", "POST"])
 def preferences(token: str) -> str | tuple[str, int]:
-    _, person = _person(token)
+    person = _person(token)
     if person is None:
         return render_template("message.html", title="Nothing here",
                                text="We hold nothing about this subscription any more."), 404
@@ -79,7 +84,7 @@ def _change(person: Subscriber, form) -> str:
 @bp.get("/preferences/<token>/data.json")
 def download(token: str) -> Response:
     """Everything we hold about the person (GDPR art. 15 and 20), as a JSON file."""
-    _, person = _person(token)
+    person = _person(token)
     if person is None:
         return Response("{}", mimetype="application/json", status=404)
     body = json.dumps(personal_data(db(), person), indent=2, ensure_ascii=False)

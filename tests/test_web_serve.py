@@ -1,0 +1,73 @@
+"""`newsletter serve` as a real process on loopback: a mailbox provider's one-click POST."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from newsletter.links import Links
+from newsletter.models import Subscriber, SubscriberStatus
+from subscribers import service
+from tests.webapp import sessions
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server(env, settings):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "serve", "--host", "127.0.0.1", "--port",
+         str(port)], env={**os.environ, **env}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"serve did not start: {process.stdout.read().decode()}")
+            time.sleep(0.1)
+    yield port
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def request(port: int, method: str, path: str, body: str | None = None) -> tuple[int, str]:
+    # http.client never follows a redirect, so a 3xx would show here as itself.
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"} if body else {}
+    connection.request(method, path, body=body, headers=headers)
+    response = connection.getresponse()
+    answer = response.status, response.read().decode()
+    connection.close()
+    return answer
+
+
+def test_one_click_unsubscribe_against_the_real_server(server, settings):
+    with sessions(settings).begin() as session:
+        reader = service.add(session, "reader@example.org", confirmed=True).id
+    path = f"/unsubscribe/{Links(settings).manage_token(reader)}"
+
+    assert request(server, "GET", path)[0] == 200  # a link scanner: changes nothing
+    with sessions(settings)() as session:
+        assert session.get(Subscriber, reader).status == SubscriberStatus.CONFIRMED
+
+    status, page = request(server, "POST", path, "List-Unsubscribe=One-Click")
+    assert status == 200 and "You are unsubscribed" in page
+    with sessions(settings)() as session:
+        assert session.get(Subscriber, reader).status == SubscriberStatus.UNSUBSCRIBED
+    assert request(server, "POST", path[:-3] + "xyz", "List-Unsubscribe=One-Click")[0] == 400
+    assert request(server, "GET", "/subscribe")[0] == 200
