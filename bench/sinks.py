@@ -1,0 +1,73 @@
+"""Lean loopback sinks for the sending benchmarks, run as their own processes so they do
+not compete with the measured sender for the GIL.
+
+    python bench/sinks.py smtp PORT     # SMTP: answers every command, discards DATA
+    python bench/sinks.py sendgrid PORT # HTTP: 202 + X-Message-Id for POST /v3/mail/send
+
+Each finds the end of DATA / the body with C-level byte searches, so the sink is never the
+bottleneck: what is measured is the client.
+"""
+
+from __future__ import annotations
+
+import socketserver
+import sys
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class SmtpSink(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        sock, buffer = self.request, b""
+        sock.sendall(b"220 sink ESMTP\r\n")
+        while True:
+            while b"\r\n" not in buffer:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return
+                buffer += chunk
+            line, buffer = buffer.split(b"\r\n", 1)
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"HELO"):
+                sock.sendall(b"250-sink\r\n250-8BITMIME\r\n250 PIPELINING\r\n")
+            elif verb == b"DATA":
+                sock.sendall(b"354 go ahead\r\n")
+                while (end := buffer.find(b"\r\n.\r\n")) < 0:
+                    chunk = sock.recv(1 << 20)
+                    if not chunk:
+                        return
+                    buffer += chunk
+                buffer = buffer[end + 5:]
+                sock.sendall(b"250 queued\r\n")
+            elif verb == b"QUIT":
+                sock.sendall(b"221 bye\r\n")
+                return
+            else:
+                sock.sendall(b"250 OK\r\n")
+
+
+class SendGridSink(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(202)
+        self.send_header("X-Message-Id", uuid.uuid4().hex)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+class ThreadingTCP(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+
+if __name__ == "__main__":
+    kind, port = sys.argv[1], int(sys.argv[2])
+    if kind == "smtp":
+        ThreadingTCP(("127.0.0.1", port), SmtpSink).serve_forever()
+    else:
+        ThreadingHTTPServer(("127.0.0.1", port), SendGridSink).serve_forever()
