@@ -106,8 +106,7 @@ def bench_smtp(subscribers: int, workers: int) -> None:
     try:
         env = world(subscribers, {"NEWSLETTER_TRANSPORT": "smtp",
                                   "NEWSLETTER_SMTP_HOST": "127.0.0.1",
-                                  "NEWSLETTER_SMTP_PORT": str(port),
-                                  "NEWSLETTER_SMTP_CONNECTIONS": str(workers)})
+                                  "NEWSLETTER_SMTP_PORT": str(port)})
         message = one_message(env)
         start = time.perf_counter()
         with smtplib.SMTP("127.0.0.1", port) as client:

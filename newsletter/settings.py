@@ -46,7 +46,6 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_security: Literal["none", "starttls", "ssl"] = "none"
     smtp_timeout: float = Field(30.0, gt=0)
-    smtp_connections: int = Field(4, ge=1, le=64)
 
     esp_api_key: str | None = None
     esp_api_url: str | None = None
