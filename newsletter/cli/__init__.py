@@ -111,5 +111,6 @@ from newsletter.cli import (  # noqa: E402, F401
     sending,
     stories,
     subscribers,
+    testsend,
     web,
 )
