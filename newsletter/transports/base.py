@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import ClassVar, Self
 
 from newsletter.message import Envelope, Recipient, Result
+from newsletter.mime import MimeBuilder
 from newsletter.settings import Settings
 
 
@@ -22,6 +23,7 @@ class Transport(ABC):
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        self._builder: MimeBuilder | None = None
 
     def open(self) -> None:  # noqa: B027 - most transports have nothing to set up
         """Connect or set up; sending opens lazily too, so this only fails early."""
@@ -40,6 +42,13 @@ class Transport(ABC):
     @abstractmethod
     def send_batch(self, envelope: Envelope, recipients: Sequence[Recipient]) -> list[Result]:
         """Send one copy of `envelope` to each recipient; one Result per recipient."""
+
+    def builder(self, envelope: Envelope) -> MimeBuilder:
+        """The MIME builder for `envelope`, kept across batches: pre-encoding a 100 KB
+        edition takes milliseconds, each copy after that microseconds."""
+        if self._builder is None or self._builder.envelope is not envelope:
+            self._builder = MimeBuilder(envelope)
+        return self._builder
 
     def check_batch(self, recipients: Sequence[Recipient]) -> None:
         # Splitting here would hide a crash window inside one call: the caller sizes batches.

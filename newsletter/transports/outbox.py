@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from newsletter.message import Envelope, Recipient, Result
-from newsletter.mime import HeaderError, MimeBuilder
+from newsletter.mime import HeaderError
 from newsletter.transports.base import Transport
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]+")
@@ -45,7 +45,7 @@ class OutboxTransport(Transport):
     def send_batch(self, envelope: Envelope, recipients: Sequence[Recipient]) -> list[Result]:
         self.check_batch(recipients)
         self.open()
-        builder = MimeBuilder(envelope)
+        builder = self.builder(envelope)
         results = []
         for recipient in recipients:
             try:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from newsletter.errors import AuthRefused, ConfigError, TransportError
 from newsletter.message import Envelope, Recipient, Result
-from newsletter.mime import HeaderError, MimeBuilder, encode_address
+from newsletter.mime import HeaderError, encode_address
 from newsletter.settings import Settings
 from newsletter.transports.base import Transport
 from newsletter.transports.dkim import DkimSigner
@@ -82,7 +82,7 @@ class SmtpTransport(Transport):
 
     def send_batch(self, envelope: Envelope, recipients: Sequence[Recipient]) -> list[Result]:
         self.check_batch(recipients)
-        builder = MimeBuilder(envelope)
+        builder = self.builder(envelope)
         self.open()  # no connection at all: the whole call failed
         results = []
         for recipient in recipients:
