@@ -111,6 +111,8 @@ def _row(result: Result, attempts: int, now: dt.datetime) -> dict:
            "next_attempt_at": None}
     if result.delivered:
         row.update(state=DeliveryState.SENT.value, sent_at=now, error=None)
+    elif result.ambiguous:
+        row.update(state=DeliveryState.UNKNOWN.value)
     elif result.transient and attempts < MAX_ATTEMPTS:
         delay = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** (attempts - 1))
         row.update(state=DeliveryState.PENDING.value,

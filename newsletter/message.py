@@ -54,6 +54,9 @@ class Result:
     provider_id: str | None = None
     error: str | None = None
     transient: bool = False
+    # The message left and no answer came back: it may have been accepted. Never retried
+    # silently; the ledger parks it as `unknown` (DESIGN.md, crash window).
+    ambiguous: bool = False
 
     @property
     def delivered(self) -> bool:

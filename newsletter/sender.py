@@ -48,7 +48,8 @@ class Progress:
     def add(self, results: list[Result]) -> None:
         with self.lock:
             self.sent += sum(r.delivered for r in results)
-            self.failed += sum(not r.delivered and not r.transient for r in results)
+            self.failed += sum(not (r.delivered or r.transient or r.ambiguous)
+                               for r in results)
 
     @property
     def done(self) -> int:

@@ -189,3 +189,21 @@ def test_rate_limit_spaces_messages():
     for _ in range(11):
         limiter.acquire(1, stop)
     assert time.monotonic() - start >= 10 / 40 * 0.9
+
+
+def test_smtp_silence_after_data_parks_the_copy_as_unknown(cli, day, smtp, monkeypatch):
+    monkeypatch.setenv("NEWSLETTER_SMTP_TIMEOUT", "0.5")
+    people(cli, "slow@example.com", "fine@example.com")
+    smtp.delay = 1.0  # the first copy's DATA gets no answer in time
+    original = smtp.handle_DATA
+
+    async def once(*args):
+        reply = await original(*args)
+        smtp.delay = 0
+        return reply
+
+    monkeypatch.setattr(smtp, "handle_DATA", once)
+    result = cli("send", "--date", DAY)
+    assert result.exit_code == 3
+    counts = status(cli)
+    assert (counts["unknown"], counts["sent"]) == (1, 1)  # not retried: never a silent resend

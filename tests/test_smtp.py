@@ -165,7 +165,7 @@ def test_no_reply_after_the_data_is_ambiguous_and_the_next_message_goes(fake, sm
     fake.data_delays = [1.5]
     with smtp(smtp_timeout=0.5) as transport:
         results = transport.send_batch(ENVELOPE, [recipient(0), recipient(1)])
-    assert results[0].status == "failed" and results[0].transient
+    assert results[0].status == "failed" and results[0].ambiguous
     assert "may have been delivered" in results[0].error
     assert results[1].status == "sent"
 

@@ -136,7 +136,7 @@ class SmtpTransport(Transport):
             # The server may have queued it before we heard back: the crash window.
             _drop(connection)
             self.connection = None
-            return Result(recipient, "failed", transient=True,
+            return Result(recipient, "failed", transient=True, ambiguous=True,
                           error=f"no reply after the message was sent, it may have been "
                                 f"delivered: {err}")
         if code == 250:
