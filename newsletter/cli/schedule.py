@@ -1,1 +1,46 @@
-"""Commands arriving with their issue."""
+"""`newsletter schedule`: the daemon operators leave running (README: Running the daemon)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Iterator
+
+import click
+
+from jobs.daemon import Daemon
+from newsletter.cli import AppContext, cli, pass_app
+
+
+@contextlib.contextmanager
+def on_signals(handler: Callable[[], None]) -> Iterator[None]:
+    """SIGTERM (systemd, process managers) and SIGINT (Ctrl-C) call `handler`."""
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: handler())
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@cli.command()
+@click.option("--reconcile-every", "every", type=click.FloatRange(min=0.1), default=300.0,
+              show_default=True, metavar="SECONDS",
+              help="How often to check for a missed send, late stories and retries.")
+@pass_app
+def schedule(app: AppContext, every: float) -> None:
+    """Send each day's edition at NEWSLETTER_SEND_TIME in NEWSLETTER_TIMEZONE, until stopped.
+
+    A send missed while the machine was down goes out when it is back, within
+    NEWSLETTER_CATCHUP_HOURS; a day without stories sends nothing and keeps checking in that
+    window. Never sends an edition twice, even with several daemons. SIGTERM or Ctrl-C stops
+    it cleanly (exit 0): the batch in flight is recorded and the rest goes out on restart.
+    One log line per event on stderr.
+    """
+    logging.getLogger("jobs").setLevel(logging.INFO)  # the daemon's events, even without -v
+    daemon = Daemon(app.settings, app.engine, check_every=every)
+    with on_signals(daemon.request_stop):
+        daemon.run()

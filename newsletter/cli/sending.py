@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from jobs.clock import next_slot
 from newsletter import ledger
 from newsletter.cli import DATE, AppContext, cli, pass_app
 from newsletter.edition import find_edition
@@ -148,9 +149,7 @@ def _run_line(run: Run) -> str:
 
 
 def _next_run(app: AppContext) -> str:
+    # The daemon's own schedule (jobs.clock), DST policy included.
     s = app.settings
-    now = dt.datetime.now(s.zone)
-    at = dt.datetime.combine(now.date(), s.send_time, tzinfo=s.zone)
-    if at <= now:
-        at = dt.datetime.combine(now.date() + dt.timedelta(days=1), s.send_time, tzinfo=s.zone)
-    return at.isoformat()
+    slot = next_slot(dt.datetime.now(dt.UTC), s.send_time, s.zone)
+    return slot.at.astimezone(s.zone).isoformat()

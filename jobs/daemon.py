@@ -1,0 +1,113 @@
+"""The daemon: APScheduler wakes it, a reconcile pass decides what is due.
+
+DESIGN.md, scheduling facts: APScheduler's defaults drop a run that is 1 s late, and a job
+store must never be shared between scheduler processes. So the jobs live in memory, never
+expire (misfire_grace_time=None, coalesce=True), and only set an event; the main thread
+then runs housekeeping and the reconcile pass (jobs.reconcile), which reads the clock and
+the database. Two wake-ups:
+
+- at each slot, from SlotTrigger, which asks jobs.clock, so the wake-up and the pass agree
+  on DST days (measured with APScheduler 3.11: a cron trigger for 01:30 fires twice on a
+  fall-back night, and for 02:30 at 03:30 on a spring-forward one);
+- every few minutes, the safety net: catch-up after downtime, late stories, retries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from jobs.clock import next_slot
+from jobs.housekeeping import housekeeping
+from jobs.reconcile import Reconciler
+from newsletter.errors import NewsletterError
+from newsletter.models import utcnow
+from newsletter.settings import Settings
+from newsletter.transports import get_transport
+
+log = logging.getLogger(__name__)
+STOP_POLL_SECONDS = 0.5
+
+
+class SlotTrigger(BaseTrigger):
+    """Fires once at each daily slot, as jobs.clock defines it (DST policy included)."""
+
+    __slots__ = ("send_time", "zone")
+
+    def __init__(self, send_time: dt.time, zone: ZoneInfo):
+        self.send_time, self.zone = send_time, zone
+
+    def get_next_fire_time(self, previous_fire_time: dt.datetime | None,
+                           now: dt.datetime) -> dt.datetime:
+        return next_slot(now, self.send_time, self.zone).at
+
+    def __str__(self) -> str:
+        return f"daily at {self.send_time:%H:%M} {self.zone.key}"
+
+
+class Daemon:
+    def __init__(self, settings: Settings, engine: Engine, *, check_every: float = 300.0):
+        # Bad settings stop the daemon at start-up, not at the first send hours later.
+        settings.require_secret()
+        get_transport(settings)
+        self.settings, self.engine, self.check_every = settings, engine, check_every
+        self.stop = threading.Event()
+        self._wake = threading.Event()
+        self.reconcile = Reconciler(settings, engine, self.stop)
+
+    def request_stop(self) -> None:
+        """No new claims; the batch in flight is sent and recorded (newsletter.sender), then
+        run() returns. Safe in a signal handler: it takes no lock the interrupted main thread
+        may hold (only worker threads wait on `stop`; the main loop polls it)."""
+        self.stop.set()
+
+    def run(self) -> None:
+        scheduler = self._scheduler()
+        scheduler.start()
+        s = self.settings
+        log.info("started: daily send at %s %s, catch-up window %gh, checks every %gs",
+                 f"{s.send_time:%H:%M}", s.timezone, s.catchup_hours, self.check_every)
+        self._log_next()
+        self._wake.set()  # check at once: a send missed while down goes out now
+        try:
+            while not self.stop.is_set():
+                if self._wake.wait(STOP_POLL_SECONDS):
+                    self._wake.clear()
+                    self._check()
+        finally:
+            scheduler.shutdown()
+        log.info("stopped")
+
+    def _scheduler(self) -> BackgroundScheduler:
+        scheduler = BackgroundScheduler(
+            timezone=self.settings.zone,
+            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1})
+        scheduler.add_job(self._wake.set, SlotTrigger(self.settings.send_time,
+                                                      self.settings.zone),
+                          id="send", name="daily send")
+        scheduler.add_job(self._wake.set, IntervalTrigger(seconds=self.check_every),
+                          id="check", name="catch-up and housekeeping")
+        return scheduler
+
+    def _check(self) -> None:
+        try:
+            housekeeping(self.engine)
+            report = self.reconcile()
+        except (NewsletterError, SQLAlchemyError) as err:
+            log.error("check failed, trying again within %gs: %s", self.check_every, err)
+            return
+        if report is not None:
+            self._log_next()
+
+    def _log_next(self) -> None:
+        slot = next_slot(utcnow(), self.settings.send_time, self.settings.zone)
+        log.info("next scheduled send: edition %s at %s", slot.date,
+                 slot.at.astimezone(self.settings.zone).isoformat())
