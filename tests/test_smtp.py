@@ -55,9 +55,9 @@ def make_settings(tmp_path, monkeypatch):
     return settings_factory(tmp_path, monkeypatch)
 
 
-@pytest.fixture
-def fake():
-    return SmtpFake()
+@pytest.fixture(params=[False, True], ids=["lockstep", "pipelining"])
+def fake(request):
+    return SmtpFake(pipelining=request.param)
 
 
 @pytest.fixture
@@ -217,3 +217,9 @@ def test_dkim_signature_covers_both_list_unsubscribe_headers(fake, smtp, dkim_ke
     assert not dkim.verify(forged, dnsfunc=dns)
     dropped = signed.replace(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n", b"")
     assert not dkim.verify(dropped, dnsfunc=dns)
+
+
+def test_pipelining_is_used_when_offered(fake, smtp):
+    with smtp() as transport:
+        transport.send_batch(ENVELOPE, [recipient(0)])
+        assert transport.connection.has_extn("pipelining") == fake.pipelining

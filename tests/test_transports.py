@@ -88,11 +88,18 @@ class Received:
 class SmtpFake:
     """aiosmtpd handler that keeps every message; scripted answers per address."""
 
-    def __init__(self) -> None:
+    def __init__(self, pipelining: bool = False) -> None:
+        self.pipelining = pipelining
         self.messages: list[Received] = []
         self.rcpt_script: dict[str, list[str]] = {}
         self.data_delays: list[float] = []
         self.sessions: set[int] = set()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+        session.host_name = hostname
+        if self.pipelining:  # aiosmtpd reads commands in order, so pipelining just works
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         self.sessions.add(id(session))
