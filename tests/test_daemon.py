@@ -48,7 +48,7 @@ def make_settings(**overrides: object) -> Settings:
 
 @pytest.fixture
 def world(env, cli, engine, tmp_path):
-    """Confirmed subscribers, and a way to add a day's stories and count what went out."""
+    """A database with a few confirmed subscribers (each test adds its stories)."""
     add_people(cli, tmp_path, PEOPLE)
     return engine
 
