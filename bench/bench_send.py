@@ -1,7 +1,7 @@
 """Whole `newsletter send` runs against loopback sinks, each beside a baseline measured in
 the same run.
 
-    .venv/bin/python bench/bench_send.py smtp [SUBSCRIBERS=20000] [WORKERS=4]
+    .venv/bin/python bench/bench_send.py smtp [SUBSCRIBERS=20000] [WORKERS=2]
     .venv/bin/python bench/bench_send.py esp [SUBSCRIBERS=100000]
     .venv/bin/python bench/bench_send.py memory [SIZES=10000,100000]
 
@@ -173,7 +173,7 @@ if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "esp"
     if what == "smtp":
         bench_smtp(int(sys.argv[2]) if len(sys.argv) > 2 else 20000,
-                   int(sys.argv[3]) if len(sys.argv) > 3 else 4)
+                   int(sys.argv[3]) if len(sys.argv) > 3 else 2)
     elif what == "esp":
         bench_esp(int(sys.argv[2]) if len(sys.argv) > 2 else 100000)
     else:
