@@ -92,7 +92,6 @@ def test_admin_needs_the_login_and_escapes_story_text(editor, settings):
 
 
 def test_admin_test_send_goes_to_the_given_address(editor, settings):
-    pytest.importorskip("newsletter.testsend")
     login(editor, "correct horse")
     token = csrf_token(editor, f"/admin/?date={DAY}")
     answer = editor.post("/admin/test-send", data={"date": DAY, "to": "editor@example.org",
