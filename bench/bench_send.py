@@ -124,16 +124,21 @@ def bench_smtp(subscribers: int, workers: int) -> None:
     print(f"  ratio: {ours / base:.2f}x (target >= 1.5x)")
 
 
-def bench_esp(subscribers: int) -> None:
+def send_through_sendgrid(subscribers: int, naive: bool = False):
+    """(seconds, peak MB, naive recipients/s or None) of one whole send to the stand-in."""
     sink, port = start_sink("sendgrid")
     try:
         env = world(subscribers, {"NEWSLETTER_TRANSPORT": "sendgrid",
                                   "NEWSLETTER_ESP_API_KEY": "bench-key",
                                   "NEWSLETTER_ESP_API_URL": f"http://127.0.0.1:{port}"})
         seconds, rss, _ = newsletter(env, "send", "--date", DAY)
-        naive = _naive_rate(port, one_message(env))
+        return seconds, rss, _naive_rate(port, one_message(env)) if naive else None
     finally:
         sink.kill()
+
+
+def bench_esp(subscribers: int) -> None:
+    seconds, rss, naive = send_through_sendgrid(subscribers, naive=True)
     print(f"esp (SendGrid stand-in), {subscribers:,} subscribers:")
     print(f"  newsletter send (whole command): {seconds:.1f} s (target < 20 s), "
           f"peak {rss:.0f} MB (target < 200 MB), {subscribers / seconds:,.0f} recipients/s")
@@ -158,14 +163,7 @@ def _naive_rate(port: int, message: bytes, count: int = 2000) -> float:
 def bench_memory(sizes: list[int]) -> None:
     print("peak memory of `newsletter send` (SendGrid stand-in) as the audience grows:")
     for size in sizes:
-        sink, port = start_sink("sendgrid")
-        try:
-            env = world(size, {"NEWSLETTER_TRANSPORT": "sendgrid",
-                               "NEWSLETTER_ESP_API_KEY": "bench-key",
-                               "NEWSLETTER_ESP_API_URL": f"http://127.0.0.1:{port}"})
-            seconds, rss, _ = newsletter(env, "send", "--date", DAY)
-        finally:
-            sink.kill()
+        seconds, rss, _ = send_through_sendgrid(size)
         print(f"  {size:>9,} subscribers: {seconds:6.1f} s, peak {rss:.0f} MB")
 
 

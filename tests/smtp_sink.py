@@ -1,68 +1,81 @@
-"""A real SMTP server on loopback (aiosmtpd) that keeps what it receives and can be told to
-answer some recipients with an error code, or to be slow."""
+"""The one SMTP server the tests talk to: a real aiosmtpd server on loopback that keeps
+every message and answers as scripted (per-address RCPT replies, slow or silent DATA)."""
 
 from __future__ import annotations
 
-import email
-import email.policy
-import threading
-import time
-from dataclasses import dataclass, field
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from aiosmtpd.controller import Controller
 
 
-@dataclass
-class Sink:
-    messages: list[email.message.EmailMessage] = field(default_factory=list)
-    # address -> replies to its RCPT, one per attempt; accepted once they run out.
-    refuse: dict[str, list[str]] = field(default_factory=dict)
-    delay: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    async def handle_RCPT(self, server, session, envelope, address, options):
-        with self.lock:
-            replies = self.refuse.get(address.lower())
-            reply = replies.pop(0) if replies else None
-        if reply:
-            return reply
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.delay:
-            time.sleep(self.delay)  # blocks the loop on purpose: a slow server
-        message = email.message_from_bytes(envelope.original_content or envelope.content,
-                                           policy=email.policy.default)
-        with self.lock:
-            self.messages.append(message)
-        return "250 queued as sink"
-
-    def recipients(self) -> list[str]:
-        with self.lock:
-            return [str(m["To"].addresses[0].addr_spec).lower() for m in self.messages]
-
-
-class SinkServer:
-    def __init__(self, sink: Sink | None = None, port: int = 0):
-        self.sink = sink or Sink()
-        self.controller = Controller(self.sink, hostname="127.0.0.1", port=port or _free_port())
-
-    def __enter__(self) -> SinkServer:
-        self.controller.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.controller.stop()
-
-    @property
-    def port(self) -> int:
-        return self.controller.port
-
-
-def _free_port() -> int:
-    import socket
-
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    content: bytes
+    session: int
+
+
+class SmtpFake:
+    """aiosmtpd handler: keeps what it receives; rcpt_script[address] lists the replies to
+    that address's RCPT, one per attempt (accepted once they run out); data_delays holds
+    per-message pauses before the DATA reply, `delay` a pause for every message."""
+
+    def __init__(self, pipelining: bool = False) -> None:
+        self.pipelining = pipelining
+        self.messages: list[Received] = []
+        self.rcpt_script: dict[str, list[str]] = {}
+        self.data_delays: list[float] = []
+        self.delay = 0.0
+        self.sessions: set[int] = set()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+        session.host_name = hostname
+        if self.pipelining:  # aiosmtpd reads commands in order, so pipelining just works
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        self.sessions.add(id(session))
+        script = self.rcpt_script.get(address)
+        if script:
+            return script.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        pause = self.data_delays.pop(0) if self.data_delays else self.delay
+        if pause:
+            await asyncio.sleep(pause)
+        self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
+                                      envelope.content, id(session)))
+        return f"250 2.0.0 Ok: queued as Q{len(self.messages)}"
+
+    def recipients(self) -> list[str]:
+        return [address.lower() for m in list(self.messages) for address in m.rcpt_tos]
+
+
+def start_smtp(handler: SmtpFake, **kwargs) -> Controller:
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **kwargs)
+    controller.start()
+    return controller
+
+
+@contextlib.contextmanager
+def running(handler: SmtpFake | None = None) -> Iterator[Controller]:
+    """A started server (`.port`, `.handler`), stopped at the end."""
+    controller = start_smtp(handler or SmtpFake())
+    try:
+        yield controller
+    finally:
+        controller.stop()

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SEED
-from tests.smtp_sink import SinkServer
+from tests.smtp_sink import running
 
 PEOPLE = 20
 
@@ -67,7 +67,7 @@ def daemons(tmp_path):
 
 @pytest.fixture
 def sink():
-    with SinkServer() as server:
+    with running() as server:
         yield server
 
 
@@ -84,21 +84,21 @@ def test_a_day_as_operators_see_it(env, cli, tmp_path, sink, daemons):
     first = daemons(env)
     first.wait_for_log(f"WARNING jobs.reconcile: no stories for {day} yet: nothing sent")
     assert first.terminate() == 0
-    assert sink.sink.messages == []
+    assert sink.handler.messages == []
 
     assert cli("stories", "import", str(SEED), "--date", day).exit_code == 0
     pair = [daemons(env), daemons(env)]
-    wait_for(lambda: len(sink.sink.messages) >= PEOPLE, "every copy at the SMTP server")
+    wait_for(lambda: len(sink.handler.messages) >= PEOPLE, "every copy at the SMTP server")
     for daemon in pair:  # each has made its first check: it sent, or found nothing to send
         wait_for(lambda d=daemon: "send finished" in d.log() or "is complete" in d.log(),
                  "a first check")
     assert [daemon.terminate() for daemon in pair] == [0, 0]
-    assert Counter(sink.sink.recipients()) == {f"p{n:03}@example.com": 1 for n in range(PEOPLE)}
+    assert Counter(sink.handler.recipients()) == {f"p{n:03}@example.com": 1 for n in range(PEOPLE)}
     assert "send finished: complete" in pair[0].log() + pair[1].log()
 
     restarted = daemons(env)
     restarted.wait_for_log(f"edition {day} is complete: nothing to send")
     time.sleep(1.5)  # another periodic check or two
     assert restarted.terminate() == 0
-    assert len(sink.sink.messages) == PEOPLE
+    assert len(sink.handler.messages) == PEOPLE
     assert "INFO jobs.daemon: stopped" in restarted.log()

@@ -14,11 +14,11 @@ from newsletter.errors import AuthRefused, NewsletterError, TransportError
 from newsletter.transports.mailgun import MailgunTransport
 from newsletter.transports.postmark import PostmarkTransport
 from newsletter.transports.sendgrid import SendGridTransport
+from tests.smtp_sink import free_port
 from tests.test_transports import (
     ENVELOPE,
     ESP,
     esp_settings,
-    free_port,
     recipient,
     settings_factory,
 )

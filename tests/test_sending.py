@@ -20,7 +20,7 @@ from newsletter.links import Links
 from newsletter.models import Delivery, DeliveryState, Subscriber, Suppression
 from newsletter.sender import RateLimiter, SendRun
 from tests.conftest import SAMPLES
-from tests.smtp_sink import SinkServer
+from tests.smtp_sink import running
 
 DAY = "2026-11-25"
 DATE = dt.date.fromisoformat(DAY)
@@ -41,11 +41,11 @@ def db(env):
 
 @pytest.fixture
 def smtp(monkeypatch):
-    with SinkServer() as server:
+    with running() as server:
         monkeypatch.setenv("NEWSLETTER_TRANSPORT", "smtp")
         monkeypatch.setenv("NEWSLETTER_SMTP_HOST", "127.0.0.1")
         monkeypatch.setenv("NEWSLETTER_SMTP_PORT", str(server.port))
-        yield server.sink
+        yield server.handler
 
 
 def people(cli, *emails, confirmed=True):
@@ -124,8 +124,8 @@ def test_smtp_transient_retried_permanent_recorded_and_suppressed(cli, day, smtp
                                                                   db):
     monkeypatch.setattr(ledger, "RETRY_BASE_SECONDS", 0.05)
     people(cli, "ok@example.com", "later@example.com", "nobody@example.com")
-    smtp.refuse["later@example.com"] = ["451 4.7.1 try again later"] * 2
-    smtp.refuse["nobody@example.com"] = ["550 5.1.1 no such user"] * 10
+    smtp.rcpt_script["later@example.com"] = ["451 4.7.1 try again later"] * 2
+    smtp.rcpt_script["nobody@example.com"] = ["550 5.1.1 no such user"] * 10
     result = cli("send", "--date", DAY)
     assert result.exit_code == 0, result.output
     assert sorted(smtp.recipients()) == ["later@example.com", "ok@example.com"]
@@ -194,15 +194,7 @@ def test_rate_limit_spaces_messages():
 def test_smtp_silence_after_data_parks_the_copy_as_unknown(cli, day, smtp, monkeypatch):
     monkeypatch.setenv("NEWSLETTER_SMTP_TIMEOUT", "0.5")
     people(cli, "slow@example.com", "fine@example.com")
-    smtp.delay = 1.0  # the first copy's DATA gets no answer in time
-    original = smtp.handle_DATA
-
-    async def once(*args):
-        reply = await original(*args)
-        smtp.delay = 0
-        return reply
-
-    monkeypatch.setattr(smtp, "handle_DATA", once)
+    smtp.data_delays = [1.0]  # the first copy's DATA gets no answer in time
     result = cli("send", "--date", DAY)
     assert result.exit_code == 3
     counts = status(cli)

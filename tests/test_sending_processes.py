@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.conftest import SAMPLES
-from tests.smtp_sink import Sink, SinkServer
+from tests.smtp_sink import SmtpFake, running
 
 DAY = "2026-11-25"
 BATCH = 10
@@ -33,8 +33,8 @@ def run(env: dict, *args: str, timeout: float = 120) -> subprocess.CompletedProc
 @pytest.fixture
 def world(env, tmp_path):
     """An SMTP server, 120 confirmed subscribers, the sample stories; env for processes."""
-    sink = Sink()
-    with SinkServer(sink) as server:
+    sink = SmtpFake()
+    with running(sink) as server:
         proc_env = {**os.environ, **env, "NEWSLETTER_TRANSPORT": "smtp",
                     "NEWSLETTER_SMTP_HOST": "127.0.0.1",
                     "NEWSLETTER_SMTP_PORT": str(server.port),

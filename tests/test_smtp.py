@@ -16,15 +16,13 @@ from newsletter.errors import AuthRefused, TransportError
 from newsletter.message import Envelope
 from newsletter.slots import SlottedText
 from newsletter.transports.smtp import SmtpTransport
+from tests.smtp_sink import SmtpFake, free_port, start_smtp
 from tests.test_transports import (
     ENVELOPE,
-    SmtpFake,
     canonical,
-    free_port,
     parse_mime,
     recipient,
     settings_factory,
-    start_smtp,
 )
 
 

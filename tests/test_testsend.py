@@ -14,7 +14,7 @@ from newsletter import testsend
 from newsletter.links import TEST_SUBSCRIBER_ID, Links
 from newsletter.models import Delivery, Edition
 from tests.conftest import SEED
-from tests.test_transports import SmtpFake, start_smtp
+from tests.smtp_sink import SmtpFake, start_smtp
 
 DAY = "2024-05-01"
 

@@ -6,12 +6,10 @@ about the copies people get."""
 
 from __future__ import annotations
 
-import asyncio
 import email
 import json
 import os
 import re
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from email import policy
@@ -19,7 +17,6 @@ from email.utils import parseaddr
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from werkzeug import Request, Response
 
 from newsletter.errors import ConfigError
@@ -28,6 +25,7 @@ from newsletter.rendering_email import fill_html
 from newsletter.settings import Settings, load_settings
 from newsletter.slots import SlottedText
 from newsletter.transports import TRANSPORTS, Transport, get_transport
+from tests.smtp_sink import SmtpFake, start_smtp
 
 STORY = ("A story quoting {{ email }}, %recipient.x%, *|UNSUB|*, -unsubscribe- and "
          "%recipient.s0t% = 100% é 🦆\n.a line with a leading dot\n" + "long " * 40)
@@ -71,59 +69,8 @@ def parse_mime(data: bytes) -> Copy:
 
 # --- fakes -------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Received:
-    mail_from: str
-    rcpt_tos: list[str]
-    content: bytes
-    session: int
-
-
-class SmtpFake:
-    """aiosmtpd handler that keeps every message; scripted answers per address."""
-
-    def __init__(self, pipelining: bool = False) -> None:
-        self.pipelining = pipelining
-        self.messages: list[Received] = []
-        self.rcpt_script: dict[str, list[str]] = {}
-        self.data_delays: list[float] = []
-        self.sessions: set[int] = set()
-
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
-        session.host_name = hostname
-        if self.pipelining:  # aiosmtpd reads commands in order, so pipelining just works
-            responses.insert(-1, "250-PIPELINING")
-        return responses
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
-        self.sessions.add(id(session))
-        script = self.rcpt_script.get(address)
-        if script:
-            return script.pop(0)
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        if self.data_delays:
-            await asyncio.sleep(self.data_delays.pop(0))
-        self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                      envelope.content, id(session)))
-        return f"250 2.0.0 Ok: queued as Q{len(self.messages)}"
-
-    def copies(self) -> list[Copy]:
-        return [parse_mime(m.content) for m in self.messages]
-
-
-def start_smtp(handler: SmtpFake, **kwargs) -> Controller:
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **kwargs)
-    controller.start()
-    return controller
+def smtp_copies(fake: SmtpFake) -> list[Copy]:
+    return [parse_mime(m.content) for m in fake.messages]
 
 
 def _headers_list(pairs: list[dict[str, str]]) -> dict[str, str]:
@@ -239,7 +186,7 @@ def rig(request, make_settings, tmp_path):
         try:
             settings = make_settings(transport="smtp", smtp_host="127.0.0.1",
                                      smtp_port=controller.port)
-            yield Rig(get_transport(settings), fake.copies)
+            yield Rig(get_transport(settings), lambda: smtp_copies(fake))
         finally:
             controller.stop()
     else:
