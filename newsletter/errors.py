@@ -39,6 +39,9 @@ class TransportError(NewsletterError):
         self.status, self.body, self.transient = status, body, transient
         # The request left and no answer came back: the messages may have been accepted.
         self.ambiguous = ambiguous
+        # Results known before the call failed (earlier messages of the batch, refused
+        # addresses): the caller records these and retries only the rest.
+        self.partial: list = []
 
 
 class AuthRefused(TransportError):

@@ -132,14 +132,18 @@ def _suppress_bounce(session: Session, result: Result) -> None:
         suppress(session, email, SuppressionReason.BOUNCED, detail)
 
 
-def release(engine: Engine, worker: str, delivery_ids: Sequence[int]) -> None:
-    """Give back a batch that was never handed to the transport (stop, refused key)."""
+def release(engine: Engine, worker: str, delivery_ids: Sequence[int],
+            retry_in: float = 0, why: str | None = None) -> None:
+    """Give back claimed rows that certainly did not go out (a refused key, a provider
+    that could not be reached): pending again, the attempt not counted against them."""
+    now = utcnow()
     with Session(engine) as session, session.begin():
         session.execute(update(Delivery).where(
             Delivery.id.in_(delivery_ids), Delivery.claimed_by == worker,
             Delivery.state == DeliveryState.SENDING).values(
             state=DeliveryState.PENDING, attempts=Delivery.attempts - 1, lease_until=None,
-            claimed_by=None, updated_at=utcnow()))
+            claimed_by=None, updated_at=now, error=why,
+            next_attempt_at=now + dt.timedelta(seconds=retry_in) if retry_in else None))
 
 
 def mark_unknown(engine: Engine, worker: str, delivery_ids: Sequence[int], why: str) -> None:

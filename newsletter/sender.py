@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from newsletter import ledger
 from newsletter.edition import freeze_edition, mark_complete, rendered
-from newsletter.errors import AuthRefused, SendError, TransportError
+from newsletter.errors import SendError, TransportError
 from newsletter.links import Links
 from newsletter.message import Envelope, Recipient, Result
 from newsletter.models import utcnow
@@ -33,6 +33,8 @@ from newsletter.transports.base import Transport
 
 log = logging.getLogger(__name__)
 FINAL = ("sent", "failed", "skipped")
+MAX_CALL_FAILURES = 3      # whole calls failed in a row before the run stops
+CALL_RETRY_SECONDS = 30.0  # a released batch waits this long before it is claimed again
 
 
 @dataclass
@@ -97,6 +99,8 @@ class SendRun:
         self.transport_factory = transport_factory
         self.links = Links(settings)  # fails now, not mid-run, without a secret key
         self.errors: list[BaseException] = []
+        self.lock = threading.Lock()
+        self.call_failures = 0  # whole calls failed in a row, across workers
 
     def run(self, date, *, workers: int = 1, resend_unknown: bool = False) -> SendReport:
         started = time.monotonic()
@@ -156,28 +160,45 @@ class SendRun:
                                         self.links.values(c.subscriber_id, c.email, date),
                                         delivery_id=c.delivery_id) for c in batch]
                 limiter.acquire(len(recipients), self.stop)
-                results = self._send(transport, worker, envelope, recipients)
-                if results is not None:
-                    ledger.record(self.engine, worker, results)
-                    progress.add(results)
+                self._send(transport, worker, envelope, recipients, progress)
                 self.on_progress(progress)
 
     def _send(self, transport: Transport, worker: str, envelope: Envelope,
-              recipients: list[Recipient]) -> list[Result] | None:
-        ids = [r.delivery_id for r in recipients]
+              recipients: list[Recipient], progress: Progress) -> None:
         try:
-            return transport.send_batch(envelope, recipients)
-        except AuthRefused:
-            ledger.release(self.engine, worker, ids)
-            raise
+            results = transport.send_batch(envelope, recipients)
         except TransportError as err:
-            if err.ambiguous:  # the crash window, without a crash: never resend silently
-                ledger.mark_unknown(self.engine, worker, ids, str(err))
-                log.error("%s; %d deliveries marked unknown", err, len(ids))
-                return None
-            log.warning("batch of %d failed, will retry: %s", len(ids), err)
-            return [Result(r, "failed", error=str(err), transient=err.transient)
-                    for r in recipients]
+            results = err.partial
+            self._call_failed(worker, recipients, err)
+        else:
+            with self.lock:
+                self.call_failures = 0
+        finally:
+            if results:
+                ledger.record(self.engine, worker, results)
+                progress.add(results)
+
+    def _call_failed(self, worker: str, recipients: list[Recipient],
+                     err: TransportError) -> None:
+        """The whole call failed: keep what is known (the caller records it), and never
+        spend the recipients' own attempts on the provider's outage. A refused key, a
+        refused request or several failures in a row stop the run, with nothing lost."""
+        known = {r.recipient.delivery_id for r in err.partial}
+        rest = [r.delivery_id for r in recipients if r.delivery_id not in known]
+        if err.ambiguous:  # the crash window, without a crash: never resend silently
+            ledger.mark_unknown(self.engine, worker, rest, str(err))
+            log.error("%s; %d deliveries marked unknown", err, len(rest))
+            return
+        ledger.release(self.engine, worker, rest, retry_in=CALL_RETRY_SECONDS, why=str(err))
+        with self.lock:
+            self.call_failures += 1
+            failures = self.call_failures
+        if not err.transient:
+            raise SendError(f"stopped: {err}") from None
+        if failures >= MAX_CALL_FAILURES:
+            raise SendError(f"stopped after {failures} failed calls in a row; nothing was "
+                            f"lost, `newsletter send` resumes. Last: {err}") from None
+        log.warning("%s; %d deliveries back to pending", err, len(rest))
 
     def _wait_for_retries(self, edition_id: int) -> bool:
         """True if pending retries remain (after waiting until one is due)."""
@@ -190,8 +211,6 @@ class SendRun:
 
 
 def _as_send_error(err: BaseException) -> BaseException:
-    if isinstance(err, AuthRefused):
-        return SendError(f"stopped: {err}")
     if isinstance(err, OperationalError):
         return SendError(f"stopped: the database is gone or refused us: "
                          f"{str(err.orig).strip()}")

@@ -148,8 +148,10 @@ def test_a_later_call_failing_keeps_the_results_of_earlier_ones(esp, httpserver)
     path, ok, _ = ESP["sendgrid"]
     httpserver.expect_request(path, method="POST").respond_with_handler(
         answer(ok(None), Response("busy", 503)))
-    results = esp("sendgrid").send_batch(ENVELOPE, [recipient(0), recipient(0)])
-    assert [(r.status, r.transient) for r in results] == [("queued", False), ("failed", True)]
+    with pytest.raises(TransportError) as caught:
+        esp("sendgrid").send_batch(ENVELOPE, [recipient(0), recipient(0)])
+    assert caught.value.transient
+    assert [r.status for r in caught.value.partial] == ["queued"]  # the caller retries the rest
 
 
 # --- retries and refusals ----------------------------------------------------------------

@@ -13,12 +13,15 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from newsletter import ledger
+from newsletter import ledger, sender
 from newsletter.db import make_engine
 from newsletter.edition import freeze_edition
+from newsletter.errors import SendError
 from newsletter.links import Links
 from newsletter.models import Delivery, DeliveryState, Subscriber, Suppression
 from newsletter.sender import RateLimiter, SendRun
+from newsletter.settings import load_settings
+from newsletter.transports.sendgrid import SendGridTransport
 from tests.conftest import SAMPLES
 from tests.smtp_sink import running
 
@@ -199,3 +202,45 @@ def test_smtp_silence_after_data_parks_the_copy_as_unknown(cli, day, smtp, monke
     assert result.exit_code == 3
     counts = status(cli)
     assert (counts["unknown"], counts["sent"]) == (1, 1)  # not retried: never a silent resend
+
+
+@pytest.fixture
+def sendgrid(httpserver, monkeypatch):
+    """Settings pointing at a local SendGrid stand-in; tiny backoff so outages are quick."""
+    monkeypatch.setattr(sender, "CALL_RETRY_SECONDS", 0.05)
+    monkeypatch.setenv("NEWSLETTER_TRANSPORT", "sendgrid")
+    monkeypatch.setenv("NEWSLETTER_ESP_API_KEY", "test-key")
+    monkeypatch.setenv("NEWSLETTER_ESP_API_URL", httpserver.url_for("/").rstrip("/"))
+    return lambda settings: SendGridTransport(settings, backoff_base=0.01, backoff_cap=0.02,
+                                              max_attempts=2, sleep=lambda s: None)
+
+
+def test_a_provider_outage_stops_the_run_and_loses_nothing(cli, day, db, httpserver, sendgrid):
+    people(cli, *(f"p{n}@example.com" for n in range(3)))
+    httpserver.expect_request("/v3/mail/send").respond_with_data("down", status=503)
+    settings = load_settings()
+    with pytest.raises(SendError, match="stopped after 3 failed calls in a row; nothing was lost"):
+        SendRun(settings, db, transport_factory=sendgrid).run(DATE)
+    counts = status(cli)
+    assert (counts["pending"], counts["failed"], counts["edition"]) == (3, 0, "sending")
+    with Session(db) as session:
+        assert set(session.scalars(select(Delivery.attempts))) == {0}  # outage costs nobody
+
+    httpserver.clear()
+    httpserver.expect_request("/v3/mail/send").respond_with_data(
+        "", status=202, headers={"X-Message-Id": "sg-1"})
+    report = SendRun(settings, db, transport_factory=sendgrid).run(DATE)
+    assert report.complete and report.counts["sent"] == 3
+
+
+def test_a_refused_key_stops_at_once_with_the_reason(cli, day, httpserver, sendgrid):
+    people(cli, "a@example.com", "b@example.com")
+    httpserver.expect_request("/v3/mail/send").respond_with_json(
+        {"errors": [{"message": "The provided authorization grant is invalid"}]}, status=401)
+    result = cli("send", "--date", DAY)
+    assert result.exit_code == 1
+    assert "sendgrid refused the API key (HTTP 401)" in result.stderr
+    assert "NEWSLETTER_ESP_API_KEY" in result.stderr and "Traceback" not in result.output
+    assert len(httpserver.log) == 1  # never retried
+    counts = status(cli)
+    assert (counts["pending"], counts["sending"], counts["sent"]) == (2, 0, 0)

@@ -60,7 +60,7 @@ class DateType(click.ParamType):
         try:
             return dt.date.fromisoformat(value)
         except ValueError:
-            self.fail(f"{value!r} is not a date in the form YYYY-MM-DD", param, ctx)
+            self.fail(f"{value!r} is not a valid date (YYYY-MM-DD)", param, ctx)
 
 
 DATE = DateType()

@@ -83,18 +83,14 @@ class HttpTransport(Transport):
                 good.append(index)
         calls = self.split(envelope, [recipients[i] for i in good])
         done: list[Result] = []
-        for number, group in enumerate(calls):
+        for group in calls:
             try:
                 done += self.send_call(envelope, group)
-            except AuthRefused:
-                raise
             except TransportError as err:
-                if not done:
-                    raise
-                # Earlier calls went through: keep their results, fail only the rest.
-                done += [Result(r, "failed", error=str(err), transient=err.transient)
-                         for later in calls[number:] for r in later]
-                break
+                # Keep what is known (earlier calls, refused addresses); the caller
+                # records it and retries only the rest.
+                err.partial = [r for r in results if r is not None] + done
+                raise
         for index, result in zip(good, done, strict=True):
             results[index] = result
         return [r for r in results if r is not None]

@@ -84,29 +84,28 @@ class SmtpTransport(Transport):
         self.check_batch(recipients)
         builder = self.builder(envelope)
         self.open()  # no connection at all: the whole call failed
-        results = []
-        for recipient in recipients:
-            try:
-                address = encode_address(recipient.email)
-                data = builder.build(recipient)
-            except HeaderError as err:
-                results.append(Result(recipient, "invalid", error=str(err)))
-                continue
-            if self.signer:
-                data = self.signer.sign(data)
-            data = data.replace(b"\r\n.", b"\r\n..")
-            results.append(self._deliver(builder.sender_address, recipient, address, data))
+        results: list[Result] = []
+        try:
+            for recipient in recipients:
+                try:
+                    address = encode_address(recipient.email)
+                    data = builder.build(recipient)
+                except HeaderError as err:
+                    results.append(Result(recipient, "invalid", error=str(err)))
+                    continue
+                if self.signer:
+                    data = self.signer.sign(data)
+                data = data.replace(b"\r\n.", b"\r\n..")
+                results.append(self._deliver(builder.sender_address, recipient, address, data))
+        except TransportError as err:  # the server went away mid-batch: keep what it took
+            err.partial = results
+            raise
         return results
 
     def _deliver(self, sender: str, recipient: Recipient, address: str, data: bytes) -> Result:
         error = ""
         for _attempt in range(2):
-            try:
-                self.open()
-            except AuthRefused:
-                raise
-            except TransportError as err:
-                return Result(recipient, "failed", error=str(err), transient=True)
+            self.open()  # cannot reconnect: the whole call fails (TransportError)
             try:
                 return self._transaction(sender, recipient, address, data)
             except _Reconnect as err:
