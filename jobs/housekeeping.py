@@ -34,9 +34,11 @@ def housekeeping(engine: Engine, now: dt.datetime | None = None) -> None:
 
 
 def forget_unconfirmed(engine: Engine, before: dt.datetime) -> int:
-    """Delete pending subscribers created before `before`. Deleted, not suppressed: they
-    never consented, so nothing of them is kept, and they may sign up again."""
+    """Delete subscribers pending since before `before` (the last sign-up request, not the
+    first: a returning reader's new link gets its full week). Deleted, not suppressed: they
+    never consented, so nothing of them is kept, and they may sign up again; a suppression
+    from an earlier unsubscribe stays."""
     with Session(engine) as session, session.begin():
         return session.execute(delete(Subscriber).where(
-            Subscriber.status == SubscriberStatus.PENDING, Subscriber.created_at < before)
-        ).rowcount
+            Subscriber.status == SubscriberStatus.PENDING,
+            Subscriber.status_changed_at < before)).rowcount

@@ -93,9 +93,7 @@ class Reconciler:
                  else "resumed", slot.date, self._local(slot.at))
         with recorded_run(self.engine, "schedule", slot.date) as run:
             report = SendRun(self.settings, self.engine, stop=self.stop).run(slot.date)
-            run.outcome = ("complete" if report.complete else
-                           "stopped" if report.stopped else "incomplete")
-            run.detail = counts_line(report)
+            run.outcome, run.detail = report.outcome, report.summary
         log.info("send finished: %s, %s", run.outcome, run.detail)
         if report.complete:
             self._noted["complete"] = slot.date  # just said so
@@ -109,10 +107,3 @@ class Reconciler:
         if self._noted.get(key) != day:
             self._noted[key] = day
             log.log(level, message, *args)
-
-
-def counts_line(report: SendReport) -> str:
-    c = report.counts
-    return (f"edition {report.date}: {report.progress.sent} sent now ({c['sent']} in all), "
-            f"{c['failed']} failed, {c['skipped']} skipped, {c['pending']} pending, "
-            f"{c['unknown']} unknown, {report.seconds:.1f}s")

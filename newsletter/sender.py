@@ -71,6 +71,23 @@ class SendReport:
     def complete(self) -> bool:
         return all(self.counts[s] == 0 for s in ("pending", "sending", "unknown"))
 
+    @property
+    def outcome(self) -> str:
+        if self.complete:
+            return "complete"
+        if self.stopped:
+            return "stopped"
+        if self.counts["sending"] and not self.counts["pending"]:
+            return "done here"  # other senders are finishing their batches
+        return "incomplete"
+
+    @property
+    def summary(self) -> str:
+        c, p = self.counts, self.progress
+        return (f"edition {self.date}: sent {p.sent} now ({c['sent']} in all), failed "
+                f"{c['failed']}, skipped {c['skipped']}, pending {c['pending']}, unknown "
+                f"{c['unknown']} in {self.seconds:.1f}s")
+
 
 class RateLimiter:
     """Token bucket shared by the workers of one run (NEWSLETTER_RATE_LIMIT, per second)."""
@@ -97,13 +114,19 @@ class SendRun:
         self.stop = stop or threading.Event()
         self.on_progress = on_progress or (lambda progress: None)
         self.transport_factory = transport_factory
-        self.links = Links(settings)  # fails now, not mid-run, without a secret key
+        # Fail now, before the edition is frozen, on a missing secret or transport option.
+        self.links = Links(settings)
+        transport_factory(settings).close()
         self.errors: list[BaseException] = []
         self.lock = threading.Lock()
         self.call_failures = 0  # whole calls failed in a row, across workers
 
     def run(self, date, *, workers: int = 1, resend_unknown: bool = False) -> SendReport:
         started = time.monotonic()
+        if self.settings.transport != "outbox" and not self.settings.base_url.startswith(
+                "https://"):
+            log.warning("NEWSLETTER_BASE_URL is %s: unsubscribe links should be https "
+                        "(RFC 8058; Gmail and Yahoo expect it)", self.settings.base_url)
         ledger.expire_leases(self.engine)
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             edition = freeze_edition(session, self.settings, date)
@@ -148,8 +171,13 @@ class SendRun:
               progress: Progress) -> None:
         worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         with self.transport_factory(self.settings) as transport:
-            size = min(self.settings.batch_size or transport.max_batch, transport.max_batch)
+            size = self._batch_size(transport)
             while not self.stop.is_set():
+                # Wait for the rate limit before claiming, not after: a claim's lease must
+                # cover only the sending itself.
+                limiter.acquire(size, self.stop)
+                if self.stop.is_set():
+                    return
                 batch = ledger.claim(self.engine, edition_id, date, worker, size,
                                      self.settings.lease_seconds)
                 if not batch:
@@ -159,9 +187,17 @@ class SendRun:
                 recipients = [Recipient(c.email, c.name,
                                         self.links.values(c.subscriber_id, c.email, date),
                                         delivery_id=c.delivery_id) for c in batch]
-                limiter.acquire(len(recipients), self.stop)
                 self._send(transport, worker, envelope, recipients, progress)
                 self.on_progress(progress)
+
+    def _batch_size(self, transport: Transport) -> int:
+        """NEWSLETTER_BATCH_SIZE within the provider's limit, and small enough that a
+        rate-limited batch goes out well inside its lease."""
+        size = min(self.settings.batch_size or transport.max_batch, transport.max_batch)
+        if self.settings.rate_limit:
+            size = min(size, max(1, int(self.settings.rate_limit
+                                        * self.settings.lease_seconds / 4)))
+        return size
 
     def _send(self, transport: Transport, worker: str, envelope: Envelope,
               recipients: list[Recipient], progress: Progress) -> None:

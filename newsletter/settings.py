@@ -27,7 +27,8 @@ SECRET_FIELDS = {"smtp_password", "esp_api_key", "secret_key", "admin_password",
 
 def check_address(value: str) -> str:
     """Syntax-check one address (no DNS) and return it normalised."""
-    return validate_email(value.strip(), check_deliverability=False).normalized
+    return validate_email(value.strip(), check_deliverability=False,
+                          allow_smtputf8=False).normalized
 
 
 class Settings(BaseSettings):

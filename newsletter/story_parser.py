@@ -50,6 +50,9 @@ def decode(data: bytes, path: str) -> str:
         line = data[: err.start].count(b"\n") + 1
         raise StoryFormatError(path, line, f"not UTF-8 text (byte 0x{data[err.start]:02x}); "
                                            "save the file as UTF-8") from None
+    if "\x00" in text:  # PostgreSQL text cannot hold it, and no story needs it
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise StoryFormatError(path, line, "contains a NUL character; is this a text file?")
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -138,14 +141,16 @@ def _facts(cursor: _Cursor, heading: Line) -> list[str]:
 
 
 def _blocks(lines: list[Line], start: int, stop: int) -> Iterator[list[Line]]:
-    """Runs of non-blank lines (paragraphs) between two line numbers."""
+    """Runs of non-blank lines (paragraphs) between two line numbers. A line naming a
+    narrative starts a new run even without a blank line before it."""
     block: list[Line] = []
     for line in lines[start:stop]:
-        if line.text.strip():
+        if not line.text.strip() or (block and _names_a_narrative(line)):
+            if block:
+                yield block
+            block = [line] if line.text.strip() else []
+        else:
             block.append(line)
-        elif block:
-            yield block
-            block = []
     if block:
         yield block
 
@@ -162,16 +167,18 @@ def _looks_like_heading(line: Line) -> bool:
     return 0 < len(words) <= HEADING_MAX_WORDS and not line.text.rstrip().endswith(SENTENCE_END)
 
 
+def _names_a_narrative(line: Line) -> bool:
+    return _looks_like_heading(line) and STRONG_HEADING.search(line.text) is not None
+
+
 def _is_heading(block: list[Line], after_heading: bool) -> bool:
     """Short unpunctuated lines are headings, with two guards for short paragraphs: a line
     naming a narrative always is one; any other right after a heading is that heading's
     text, and a hard-wrapped paragraph's first line is never taken for one."""
     first = block[0]
-    if not _looks_like_heading(first):
-        return False
-    if STRONG_HEADING.search(first.text):
+    if _names_a_narrative(first):
         return True
-    return len(block) == 1 and not after_heading
+    return _looks_like_heading(first) and len(block) == 1 and not after_heading
 
 
 def _narratives(path: str, lines: list[Line], spin: Line) -> list[NarrativeData]:
@@ -245,6 +252,8 @@ def _story_from_json(path: str, index: int, item: object, many: bool) -> StoryDa
 
     if not isinstance(item, dict):
         raise fail("expected an object with title, facts and narratives")
+    if _has_nul(item):
+        raise fail("contains a NUL character (\\u0000)")
     title = item.get("title")
     if not isinstance(title, str) or not title.strip():
         raise fail("expected \"title\": a non-empty string")
@@ -271,8 +280,19 @@ def _story_from_json(path: str, index: int, item: object, many: bool) -> StoryDa
         label = entry.get("label")
         sources.append(SourceData(url=url, label=label if isinstance(label, str) else None))
     image = item.get("image") or {}
-    if not isinstance(image, dict):
-        raise fail("expected \"image\": an object with \"url\" and/or \"credit\"")
+    if not isinstance(image, dict) or not all(
+            isinstance(image.get(k), str | None) for k in ("url", "credit")):
+        raise fail("expected \"image\": an object with a \"url\" and/or a \"credit\" string")
+    if image.get("url") and not image["url"].startswith(("http://", "https://")):
+        raise fail("expected an http(s) \"image\" \"url\"")
     return StoryData(title=title.strip(), facts=tuple(f.strip() for f in facts),
                      narratives=tuple(parsed), sources=tuple(sources),
                      image_url=image.get("url"), image_credit=image.get("credit"), origin=path)
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return isinstance(value, list) and any(_has_nul(v) for v in value)

@@ -36,7 +36,10 @@ def parse_address(raw: str) -> Address:
     if not value:
         raise SubscriberError("the email address is empty")
     try:
-        email = validate_email(value, check_deliverability=False).normalized
+        # No SMTPUTF8: an address with non-ASCII before the @ cannot be written into the
+        # headers our transports send, so it is refused here rather than bounced later.
+        email = validate_email(value, check_deliverability=False,
+                               allow_smtputf8=False).normalized
     except EmailNotValidError as err:
         raise SubscriberError(f"{value!r} is not a valid email address: {err}") from None
     return Address(email, email.lower())

@@ -64,9 +64,9 @@ def request(session: Session, email: str, name: str | None, *, ip: str | None) -
         return service.add(session, address.email, name, source="web", ip=ip)
     if person.status == SubscriberStatus.CONFIRMED:
         return None
-    # Pending again: only a confirmation (service.confirm) lifts the suppression.
-    if person.status != SubscriberStatus.PENDING:
-        person.status, person.status_changed_at = SubscriberStatus.PENDING, utcnow()
+    # Pending again: only a confirmation (service.confirm) lifts the suppression. The clock
+    # restarts with the new link, so housekeeping gives it its full week.
+    person.status, person.status_changed_at = SubscriberStatus.PENDING, utcnow()
     person.name = name or person.name
     person.consent_ip = ip
     return person

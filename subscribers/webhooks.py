@@ -124,7 +124,9 @@ def parse_mailgun(payload: Mapping) -> Iterator[Event]:
         raise WebhookRefused("no event-data in the Mailgun payload")
     kind, email = data.get("event"), data.get("recipient", "")
     if kind == "failed" and data.get("severity") == "permanent":
-        reason = data.get("delivery-status", {}).get("description") or data.get("reason", "")
+        status = data.get("delivery-status")
+        reason = (status.get("description") if isinstance(status, Mapping) else None) \
+            or data.get("reason", "")
         yield Event(email, SubscriberStatus.BOUNCED, f"mailgun failed: {reason}".strip())
     elif kind == "complained":
         yield Event(email, SubscriberStatus.COMPLAINED, "mailgun complained")

@@ -298,3 +298,21 @@ def test_sigterm_mid_send_stops_cleanly_and_loses_nothing(env, cli, engine, tmp_
     assert report is not None and report.complete
     copies = received(settings)
     assert len(copies) == people and set(copies.values()) == {1}
+
+
+def test_housekeeping_spares_a_returning_reader_who_just_signed_up_again(world, cli):
+    from subscribers import signup
+
+    with time_machine.travel(ny(DAY, 1) - dt.timedelta(days=30), tick=False):
+        cli("subscribers", "add", "back@example.com", "--confirmed")
+    with Session(world) as session, session.begin():
+        session.execute(update(Subscriber).where(Subscriber.email_key == "back@example.com")
+                        .values(status="unsubscribed"))
+    with time_machine.travel(ny(DAY, 1), tick=False), Session(world) as session, \
+            session.begin():
+        signup.request(session, "back@example.com", None, ip="192.0.2.1")
+    with time_machine.travel(ny(DAY, 7), tick=False):
+        housekeeping(world)
+    with Session(world) as session:
+        assert session.scalar(select(Subscriber.status)
+                              .where(Subscriber.email_key == "back@example.com")) == "pending"

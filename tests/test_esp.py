@@ -261,3 +261,12 @@ def test_no_server_is_retried_then_transient(make_settings):
         transport.send_batch(ENVELOPE, [recipient(0)])
     assert caught.value.transient and not caught.value.ambiguous
     assert len(sleeps) == 2
+
+
+def test_retry_waits_never_outlive_the_claims_lease(esp, httpserver):
+    path, _ok, _ = ESP["sendgrid"]
+    httpserver.expect_request(path, method="POST").respond_with_handler(
+        answer(Response("slow down", 429, headers={"Retry-After": "100"})))
+    with pytest.raises(TransportError, match="gave up after 1 attempts") as caught:
+        esp("sendgrid", lease_seconds=60).send_batch(ENVELOPE, [recipient(0)])
+    assert caught.value.transient and esp.sleeps == []  # 100 s > half the 60 s lease

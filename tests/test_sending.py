@@ -244,3 +244,36 @@ def test_a_refused_key_stops_at_once_with_the_reason(cli, day, httpserver, sendg
     assert len(httpserver.log) == 1  # never retried
     counts = status(cli)
     assert (counts["pending"], counts["sending"], counts["sent"]) == (2, 0, 0)
+
+
+def test_a_bad_transport_setting_fails_before_anything_is_frozen(cli, day, monkeypatch):
+    people(cli, "a@example.com")
+    monkeypatch.setenv("NEWSLETTER_TRANSPORT", "sendgrid")  # and no API key
+    result = cli("send", "--date", DAY)
+    assert result.exit_code == 1 and "NEWSLETTER_ESP_API_KEY is not set" in result.stderr
+    assert status(cli)["edition"] is None
+
+
+def test_rate_limited_claims_never_outlive_their_lease(cli, day, monkeypatch, db):
+    monkeypatch.setenv("NEWSLETTER_RATE_LIMIT", "10")
+    monkeypatch.setenv("NEWSLETTER_LEASE_SECONDS", "1")
+    monkeypatch.setenv("NEWSLETTER_BATCH_SIZE", "50")
+    people(cli, *(f"p{n}@example.com" for n in range(12)))
+    settings = load_settings()
+    done = threading.Event()
+
+    def reaper() -> None:  # another process's `status` or daemon, expiring leases
+        while not done.is_set():
+            ledger.expire_leases(db)
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=reaper)
+    thread.start()
+    try:
+        started = time.monotonic()
+        report = SendRun(settings, db).run(DATE, workers=2)
+    finally:
+        done.set()
+        thread.join()
+    assert time.monotonic() - started >= 0.9  # 12 messages at 10 a second
+    assert (report.counts["sent"], report.counts["unknown"]) == (12, 0)

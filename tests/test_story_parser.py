@@ -153,3 +153,26 @@ def test_json_story_and_list():
 def test_bad_json_is_refused(data, expected):
     with pytest.raises(StoryFormatError, match=expected.replace("[", r"\[")):
         parse(data, "s.json")
+
+
+def test_a_narrative_heading_needs_no_blank_line_before_it():
+    [story] = parse("Title X\nThe Facts\n- a fact\nThe Spin\nNarrative A\nFirst text.\n"
+                    "Narrative B\nSecond text.\n")
+    assert [(n.label, n.text) for n in story.narratives] == [
+        ("Narrative A", "First text."), ("Narrative B", "Second text.")]
+
+
+def test_nul_characters_are_refused_with_their_line():
+    with pytest.raises(StoryFormatError, match=r"bad.txt:3: contains a NUL"):
+        parse(b"Title\n\nThe\x00 Facts\n", "bad.txt")
+    with pytest.raises(StoryFormatError, match=r"s.json: contains a NUL"):
+        parse('{"title": "T\\u0000", "facts": ["a"], "narratives": []}', "s.json")
+
+
+@pytest.mark.parametrize("image", ['{"url": 5}', '{"credit": ["a"]}',
+                                   '{"url": "javascript:alert(1)"}', '"a string"'])
+def test_json_image_must_be_strings_and_an_http_url(image):
+    data = ('{"title": "T", "facts": ["a"], "narratives": [{"label": "A", "text": "t"}], '
+            f'"image": {image}}}')
+    with pytest.raises(StoryFormatError, match='"image"'):
+        parse(data, "s.json")

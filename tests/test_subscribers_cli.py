@@ -17,27 +17,29 @@ def test_csv_imports_valid_people_and_reports_the_rest(cli, tmp_path):
         "ADA@example.com,Ada again",
         "known@example.com,Known",
         "gone@example.com,Back again",
-        "  zoë@bücher.example  ,Zoë",
+        "  zoe@bücher.example  ,Zoë",
         'eve@example.com,"=HYPERLINK(""http://evil.example"")"',
         ",empty",
         "x@example.com,\"Line\r\nBreak\"",
+        "jöhn@example.com,No SMTPUTF8",
     ]
     path = tmp_path / "people.csv"
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     result = cli("subscribers", "import", str(path), "--confirmed")
     assert result.exit_code == 0, result.output
-    assert "imported 4, refused 5" in result.stdout
+    assert "imported 4, refused 6" in result.stdout
     errors = result.stderr
     assert "row 3: 'not-an-address'" in errors
     assert "row 4: 'ADA@example.com': duplicate of row 2" in errors
     assert "row 5: 'known@example.com': already a subscriber (confirmed)" in errors
     assert "row 6: 'gone@example.com': suppressed (removed)" in errors
     assert "row 9: '': the email address is empty" in errors
+    assert "row 11: 'jöhn@example.com'" in errors and "before the @-sign" in errors
 
     export = cli("subscribers", "export").stdout
     table = list(csv.DictReader(io.StringIO(export)))
     by_email = {r["email"]: r for r in table}
-    assert set(by_email) == {"Known@example.com", "ada@example.com", "zoë@bücher.example",
+    assert set(by_email) == {"Known@example.com", "ada@example.com", "zoe@bücher.example",
                              "eve@example.com", "x@example.com"}
     assert by_email["eve@example.com"]["name"].startswith("'=HYPERLINK")
     assert by_email["x@example.com"]["name"] == "Line Break"  # no control characters kept

@@ -88,3 +88,15 @@ def test_unconfigured_webhooks_answer_403_and_say_which_setting(settings):
     assert answer.status_code == 403
     assert "NEWSLETTER_MAILGUN_WEBHOOK_SIGNING_KEY" in answer.json["error"]
     assert client.post("/webhooks/unknown", json=[]).status_code == 404
+
+
+def test_mailgun_odd_bodies_get_a_clear_answer(client, settings):
+    unconfigured = create_app(settings).test_client(use_cookies=False)
+    answer = unconfigured.post("/webhooks/mailgun", data=b"[1, 2]",
+                               content_type="application/json")
+    assert answer.status_code == 403 and "MAILGUN_WEBHOOK_SIGNING_KEY" in answer.json["error"]
+    event = {"event": "failed", "severity": "permanent", "recipient": "reader@example.org",
+             "delivery-status": "gone"}
+    signed = {"signature": mailgun_signature("mg-key"), "event-data": event}
+    assert client.post("/webhooks/mailgun", json=signed).status_code == 200
+    assert state(settings) == (SubscriberStatus.BOUNCED, "bounced")

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from newsletter.cli import AppContext, cli, pass_app
-from newsletter.cli.sending import send_edition, summary
+from newsletter.cli.sending import send_edition
 from newsletter.db import transaction
 from newsletter.edition import find_edition, rendered
 from newsletter.links import TEST_SUBSCRIBER_ID, Links
@@ -47,7 +47,7 @@ def demo(app: AppContext) -> None:
             if service.find(session, email) is None:
                 service.add(session, email, name, confirmed=True, source="demo")
     report = send_edition(app, day)
-    click.echo(summary(report))
+    click.echo(report.summary)
     preview = _write_preview(app, day)
     outbox = settings.outbox_dir.resolve()
     click.echo(f"emails (.eml, one per subscriber): {outbox}")

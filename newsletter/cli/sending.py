@@ -66,17 +66,8 @@ def send_edition(app: AppContext, date: dt.date, *, workers: int = 1,
         report = SendRun(app.settings, app.engine, stop=stop,
                          on_progress=on_progress).run(date, workers=workers,
                                                       resend_unknown=resend_unknown)
-        run.outcome = "complete" if report.complete else "stopped" if report.stopped \
-            else "incomplete"
-        run.detail = summary(report)
+        run.outcome, run.detail = report.outcome, report.summary
     return report
-
-
-def summary(report: SendReport) -> str:
-    c, p = report.counts, report.progress
-    return (f"edition {report.date}: sent {p.sent} now ({c['sent']} in all), failed {c['failed']}, "
-            f"skipped {c['skipped']}, pending {c['pending']}, unknown {c['unknown']} "
-            f"in {report.seconds:.1f}s")
 
 
 @cli.command()
@@ -97,7 +88,7 @@ def send(app: AppContext, date: dt.date | None, workers: int, resend_unknown: bo
     with stop_on_signals() as stop, progress_display(f"sending {day}") as show:
         report = send_edition(app, day, workers=workers, resend_unknown=resend_unknown,
                               stop=stop, on_progress=show)
-    click.echo(summary(report))
+    click.echo(report.summary)
     if report.stopped and not report.complete:
         raise click.ClickException("stopped before the end; run `newsletter send` again to "
                                    "resume")

@@ -108,7 +108,7 @@ class HttpTransport(Transport):
         """POST to the provider; a 2xx response, or TransportError / AuthRefused."""
         assert self.session is not None
         url = self.base_url + path
-        problem, status, body = "", None, None
+        problem, status, body, slept = "", None, None, 0.0
         for attempt in range(1, self.max_attempts + 1):
             try:
                 response = self.session.post(url, timeout=self.settings.esp_timeout, **kwargs)
@@ -135,9 +135,13 @@ class HttpTransport(Transport):
                 problem = f"HTTP {status}: {body}"
                 asked = self._rate_limit_wait(response) if status == 429 else None
                 wait = self._backoff(attempt) if asked is None else asked
-            if attempt < self.max_attempts:
-                self.sleep(min(wait, self.max_wait))
-        raise TransportError(f"{self.name}: gave up after {self.max_attempts} attempts: "
+            wait = min(wait, self.max_wait)
+            # The batch waits under its claim's lease: give up before outliving it.
+            if attempt == self.max_attempts or slept + wait > self.settings.lease_seconds / 2:
+                break
+            self.sleep(wait)
+            slept += wait
+        raise TransportError(f"{self.name}: gave up after {attempt} attempts: "
                              f"{problem}", status=status, body=body, transient=True)
 
     def _backoff(self, attempt: int) -> float:
