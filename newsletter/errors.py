@@ -42,6 +42,9 @@ class TransportError(NewsletterError):
         # Results known before the call failed (earlier messages of the batch, refused
         # addresses): the caller records these and retries only the rest.
         self.partial: list = []
+        # Recipients of the batch that no request carried yet: certainly not sent, even
+        # when the failed request itself is ambiguous.
+        self.untouched: list = []
 
 
 class AuthRefused(TransportError):

@@ -222,8 +222,11 @@ class SendRun:
         known = {r.recipient.delivery_id for r in err.partial}
         rest = [r.delivery_id for r in recipients if r.delivery_id not in known]
         if err.ambiguous:  # the crash window, without a crash: never resend silently
-            ledger.mark_unknown(self.engine, worker, rest, str(err))
-            log.error("%s; %d deliveries marked unknown", err, len(rest))
+            untouched = {r.delivery_id for r in err.untouched}
+            maybe = [d for d in rest if d not in untouched]
+            ledger.mark_unknown(self.engine, worker, maybe, str(err))
+            ledger.release(self.engine, worker, list(untouched))
+            log.error("%s; %d deliveries marked unknown", err, len(maybe))
             return
         ledger.release(self.engine, worker, rest, retry_in=CALL_RETRY_SECONDS, why=str(err))
         with self.lock:

@@ -12,6 +12,7 @@ import time
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from werkzeug import Response
 
 from newsletter import ledger, sender
 from newsletter.db import make_engine
@@ -277,3 +278,31 @@ def test_rate_limited_claims_never_outlive_their_lease(cli, day, monkeypatch, db
         thread.join()
     assert time.monotonic() - started >= 0.9  # 12 messages at 10 a second
     assert (report.counts["sent"], report.counts["unknown"]) == (12, 0)
+
+
+def test_a_timeout_mid_batch_parks_only_the_call_that_may_have_gone(cli, day, db, httpserver,
+                                                                    monkeypatch):
+    """Postmark splits a batch into calls; the 2nd times out after the request left."""
+    from newsletter.transports import postmark
+
+    monkeypatch.setattr(postmark, "PAYLOAD_LIMIT", 1)  # one message per call
+    monkeypatch.setenv("NEWSLETTER_TRANSPORT", "postmark")
+    monkeypatch.setenv("NEWSLETTER_ESP_API_KEY", "test-key")
+    monkeypatch.setenv("NEWSLETTER_ESP_API_URL", httpserver.url_for("/").rstrip("/"))
+    monkeypatch.setenv("NEWSLETTER_ESP_TIMEOUT", "0.5")
+    people(cli, "a@example.com", "b@example.com", "c@example.com")
+    calls = []
+
+    def answer(request):
+        calls.append(json.loads(request.data)[0]["To"])
+        if len(calls) == 2:
+            time.sleep(1)  # no answer in time: it may or may not have been taken
+        return Response(json.dumps([{"ErrorCode": 0, "MessageID": f"pm-{len(calls)}"}]),
+                        content_type="application/json")
+
+    httpserver.expect_request("/email/batch").respond_with_handler(answer)
+    result = cli("send", "--date", DAY)
+    assert result.exit_code == 3
+    counts = status(cli)
+    assert (counts["sent"], counts["unknown"]) == (2, 1)  # c was released, then sent
+    assert sorted(calls) == ["a@example.com", "b@example.com", "c@example.com"]  # no resend

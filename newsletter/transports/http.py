@@ -83,13 +83,14 @@ class HttpTransport(Transport):
                 good.append(index)
         calls = self.split(envelope, [recipients[i] for i in good])
         done: list[Result] = []
-        for group in calls:
+        for number, group in enumerate(calls):
             try:
                 done += self.send_call(envelope, group)
             except TransportError as err:
                 # Keep what is known (earlier calls, refused addresses); the caller
                 # records it and retries only the rest.
                 err.partial = [r for r in results if r is not None] + done
+                err.untouched = [r for later in calls[number + 1:] for r in later]
                 raise
         for index, result in zip(good, done, strict=True):
             results[index] = result
