@@ -71,7 +71,6 @@ def sink():
         yield server
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_day_as_operators_see_it(env, cli, tmp_path, sink, daemons):
     send_time = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=3)  # down at the send time
     day = send_time.date().isoformat()  # the slot's date, even just after midnight
