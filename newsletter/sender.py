@@ -104,6 +104,12 @@ class RateLimiter:
             self.next_free = start + count / self.rate
         stop.wait(max(0.0, start - time.monotonic()))
 
+    def refund(self, count: int) -> None:
+        """Give back what a claim did not use (it found fewer rows than reserved)."""
+        if self.rate > 0 and count > 0:
+            with self.lock:
+                self.next_free = max(time.monotonic(), self.next_free - count / self.rate)
+
 
 class SendRun:
     def __init__(self, settings: Settings, engine: Engine, *,
@@ -180,6 +186,7 @@ class SendRun:
                     return
                 batch = ledger.claim(self.engine, edition_id, date, worker, size,
                                      self.settings.lease_seconds)
+                limiter.refund(size - len(batch))
                 if not batch:
                     if not self._wait_for_retries(edition_id):
                         return

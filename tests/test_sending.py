@@ -306,3 +306,12 @@ def test_a_timeout_mid_batch_parks_only_the_call_that_may_have_gone(cli, day, db
     counts = status(cli)
     assert (counts["sent"], counts["unknown"]) == (2, 1)  # c was released, then sent
     assert sorted(calls) == ["a@example.com", "b@example.com", "c@example.com"]  # no resend
+
+
+def test_rate_limit_refunds_what_a_claim_did_not_use():
+    limiter, stop = RateLimiter(10), threading.Event()
+    limiter.acquire(50, stop)  # reserved 5 s of sending...
+    limiter.refund(49)         # ...but the claim found one row
+    start = time.monotonic()
+    limiter.acquire(1, stop)
+    assert time.monotonic() - start < 1.0
