@@ -54,26 +54,29 @@ class Links:
 
     # URLs
     def unsubscribe_url(self, subscriber_id: int) -> str:
-        return f"{self.base_url}/unsubscribe/{self.manage_token(subscriber_id)}"
+        return self.values(subscriber_id, "", None)["unsubscribe_url"]
 
     def preferences_url(self, subscriber_id: int) -> str:
-        return f"{self.base_url}/preferences/{self.manage_token(subscriber_id)}"
+        return self.values(subscriber_id, "", None)["preferences_url"]
 
     def confirm_url(self, subscriber_id: int) -> str:
         return f"{self.base_url}/confirm/{self.confirm_token(subscriber_id)}"
 
-    def webview_url(self, date: dt.date) -> str:
-        return f"{self.base_url}/archive/{date.isoformat()}"
-
-    def values(self, subscriber_id: int, email: str, date: dt.date) -> dict[str, str]:
+    def values(self, subscriber_id: int, email: str, date: dt.date | None) -> dict[str, str]:
         """Every slot value of one recipient's copy (newsletter.slots.SLOTS)."""
-        token = self.manage_token(subscriber_id)
-        return {
-            "email": email,
-            "unsubscribe_url": f"{self.base_url}/unsubscribe/{token}",
-            "preferences_url": f"{self.base_url}/preferences/{token}",
-            "webview_url": self.webview_url(date),
-        }
+        return slot_values(self.base_url, date, email, self.manage_token(subscriber_id))
+
+
+def slot_values(base_url: str, date: dt.date | None, email: str = "reader@example.org",
+                token: str = "SAMPLE") -> dict[str, str]:
+    """Slot values on `base_url`. With the defaults, stand-ins for previews, which must not
+    carry anyone's token; the web archive passes email="" and token=None (no personal
+    links: they lead to the sign-up page)."""
+    manage = {"unsubscribe_url": f"{base_url}/unsubscribe/{token}",
+              "preferences_url": f"{base_url}/preferences/{token}"} if token else {
+        "unsubscribe_url": f"{base_url}/subscribe", "preferences_url": f"{base_url}/subscribe"}
+    webview = f"{base_url}/archive/{date.isoformat()}" if date else f"{base_url}/archive"
+    return {"email": email, **manage, "webview_url": webview}
 
 
 def _as_id(value: object) -> int:

@@ -9,6 +9,7 @@ import click
 
 from newsletter.cli import DATE, AppContext, cli, pass_app
 from newsletter.errors import NewsletterError
+from newsletter.links import slot_values
 from newsletter.rendering import RenderedEdition, render_edition
 from newsletter.settings import Settings
 from newsletter.stories import load_day
@@ -30,7 +31,7 @@ def render(app: AppContext, date: dt.date | None, out: Path, screenshots: bool) 
         raise NewsletterError(f"no stories for {day.isoformat()}; import some with "
                               "`newsletter stories import`")
     edition = render_edition(stories, date=day, settings=app.settings)
-    html, text = edition.personalise(sample_values(app.settings, day))
+    html, text = edition.personalise(slot_values(app.settings.base_url, day))
     out.mkdir(parents=True, exist_ok=True)
     written = [_write(out / "edition.html", html), _write(out / "edition.txt", text)]
     if screenshots:
@@ -38,14 +39,6 @@ def render(app: AppContext, date: dt.date | None, out: Path, screenshots: bool) 
     for path in written:
         click.echo(f"{path}  {_kb(path.stat().st_size)}")
     _report_budget(edition, app.settings)
-
-
-def sample_values(settings: Settings, day: dt.date) -> dict[str, str]:
-    """Stand-ins for one recipient's values, on the real base URL."""
-    base = settings.base_url
-    return {"email": "reader@example.org", "unsubscribe_url": f"{base}/unsubscribe/SAMPLE",
-            "preferences_url": f"{base}/preferences/SAMPLE",
-            "webview_url": f"{base}/archive/{day.isoformat()}"}
 
 
 def _screenshots(html: str, out: Path) -> list[Path]:

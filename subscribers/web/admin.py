@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response
 
 from newsletter.errors import NewsletterError
 from newsletter.ledger import counts
+from newsletter.links import slot_values
 from newsletter.models import Edition
 from newsletter.rendering import render_edition
 from newsletter.size_budget import KB
@@ -69,7 +70,7 @@ def index() -> str:
     day = _day(request.args.get("date"))
     stories = load_day(db(), day)
     edition = render_edition(stories, date=day, settings=settings) if stories else None
-    html = edition.personalise(sample_values(day))[0] if edition else None
+    html = edition.personalise(slot_values(state().settings.base_url, day))[0] if edition else None
     return render_template(
         "admin/index.html", day=day, edition=edition, html=html, clip=GMAIL_CLIP,
         budget=settings.size_budget_kb * KB, recipients=", ".join(settings.test_recipient_list),
@@ -107,11 +108,3 @@ def _day(value: str | None) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         abort(400, f"{value!r} is not a date in the form YYYY-MM-DD")
-
-
-def sample_values(day: dt.date) -> dict[str, str]:
-    """Stand-ins for a recipient: the preview must not carry anyone's token."""
-    base = state().settings.base_url
-    return {"email": "reader@example.org", "unsubscribe_url": f"{base}/unsubscribe/SAMPLE",
-            "preferences_url": f"{base}/preferences/SAMPLE",
-            "webview_url": f"{base}/archive/{day.isoformat()}"}

@@ -11,6 +11,7 @@ import datetime as dt
 from flask import Blueprint, Response, abort, render_template
 from sqlalchemy import select
 
+from newsletter.links import slot_values
 from newsletter.models import Edition
 from newsletter.rendering import RenderedEdition, render_edition
 from newsletter.rendering_email import fill_html
@@ -39,7 +40,8 @@ def edition(date: str) -> Response:
     row = db().scalar(select(Edition).where(Edition.date == day))
     if row is None:
         abort(404, f"There is no edition for {date}.")
-    html = fill_html(_whole(row).html, public_values(day))
+    html = fill_html(_whole(row).html,
+                     slot_values(state().settings.base_url, day, email="", token=None))
     return Response(html, headers={"Cache-Control": PUBLIC})
 
 
@@ -55,9 +57,3 @@ def _whole(row: Edition) -> RenderedEdition:
         cache[row.id] = (render_edition(stories, date=row.date, settings=state().settings,
                                         fit_budget=False) if stories else mailed)
     return cache[row.id]
-
-
-def public_values(day: dt.date) -> dict[str, str]:
-    base = state().settings.base_url
-    return {"email": "", "unsubscribe_url": f"{base}/subscribe",
-            "preferences_url": f"{base}/subscribe", "webview_url": f"{base}/archive/{day}"}
