@@ -15,7 +15,6 @@ are already safe for SMTP DATA (RFC 5321 4.5.2) and line ends are CRLF throughou
 from __future__ import annotations
 
 import base64
-import html
 import re
 import secrets
 import time
@@ -24,7 +23,7 @@ from email import policy
 from email.utils import formatdate, parseaddr
 
 from newsletter.message import Envelope, Recipient
-from newsletter.slots import SlottedText
+from newsletter.slots import SlottedText, html_values
 
 CRLF = b"\r\n"
 MAX_LINE = 76  # RFC 2045 6.7 rule 5, counting the "=" of a soft line break
@@ -141,12 +140,6 @@ def fixed_header(name: str, value: str) -> bytes:
     return header.fold(policy=policy.SMTP).encode("ascii")
 
 
-def html_values(values: Mapping[str, str]) -> dict[str, str]:
-    """Slot values as they go into HTML: escaped, as newsletter.rendering_email.fill_html
-    does (an address may hold `&` or `'`, a URL `&`)."""
-    return {name: html.escape(value) for name, value in values.items()}
-
-
 def _pieces(text: SlottedText, prefix: str) -> list[bytes | str]:
     """Encoded literals, with each slot left as a key: prefix + slot name."""
     pieces: list[bytes | str] = [qp_encode(text.literals[0])]
@@ -234,8 +227,8 @@ class MimeBuilder:
         cannot go into a header (the caller reports that recipient as invalid)."""
         values: Mapping[str, str] = recipient.values
         encoded = {"text:" + slot: qp_encode(values[slot]) for slot in self._text_slots}
-        encoded.update(("html:" + slot, qp_encode(html.escape(values[slot])))
-                       for slot in self._html_slots)
+        escaped = html_values(values)
+        encoded.update(("html:" + slot, qp_encode(escaped[slot])) for slot in self._html_slots)
         body = self._body.copy()
         for index, slot in self._holes:
             body[index] = encoded[slot]

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from newsletter.errors import NewsletterError
-from newsletter.rendering_email import RenderedEmail, fill_html, render_email
+from newsletter.rendering_email import RenderedEmail, render_email
 from newsletter.settings import Settings
 from newsletter.size_budget import KB, fit, html_size
 from newsletter.slots import SlottedText
@@ -40,8 +40,8 @@ class RenderedEdition:
         return html_size(self.html)
 
     def personalise(self, values: Mapping[str, str]) -> tuple[str, str]:
-        """One recipient's (html, text); HTML values are escaped (see fill_html)."""
-        return fill_html(self.html, values), self.text.fill(values)
+        """One recipient's (html, text); HTML values are escaped (SlottedText.fill_html)."""
+        return self.html.fill_html(values), self.text.fill(values)
 
     def to_json(self) -> dict:
         return {"date": self.date.isoformat(), "subject": self.subject,

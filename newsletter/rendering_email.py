@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import html as html_lib
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,12 +44,7 @@ class RenderedEmail:
 
     def personalise(self, values: Mapping[str, str]) -> tuple[str, str]:
         """One recipient's (html, text): the slot values, HTML-escaped in the HTML part."""
-        return fill_html(self.html, values), self.text.fill(values)
-
-
-def fill_html(html: SlottedText, values: Mapping[str, str]) -> str:
-    # An address may hold `&` or `'`, a URL `&`: they are text in HTML, so escape them.
-    return html.fill({name: html_lib.escape(value) for name, value in values.items()})
+        return self.html.fill_html(values), self.text.fill(values)
 
 
 def paragraphs(text: str) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from newsletter.rendering_email import fill_html
 from newsletter.slots import SLOTS, SlottedText
 
 T = TypeVar("T")
@@ -20,7 +19,7 @@ SAMPLE_VALUE_LENGTH = 150
 KB = 1000
 
 
-def sample_values(slots: Sequence[str] = SLOTS) -> dict[str, str]:
+def measuring_values(slots: Sequence[str] = SLOTS) -> dict[str, str]:
     """A realistic value for every slot, for measuring the size of a filled copy."""
     return {name: f"https://news.example.org/{name}/".ljust(SAMPLE_VALUE_LENGTH, "x")
             for name in slots}
@@ -28,7 +27,7 @@ def sample_values(slots: Sequence[str] = SLOTS) -> dict[str, str]:
 
 def html_size(html: SlottedText) -> int:
     """Bytes of one recipient's HTML part, as Gmail counts it (UTF-8, before encoding)."""
-    return len(fill_html(html, sample_values(html.slots)).encode("utf-8"))
+    return len(html.fill_html(measuring_values(html.slots)).encode("utf-8"))
 
 
 def fit(render: Callable[[int], T], count: int, size: Callable[[T], int],

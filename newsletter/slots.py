@@ -8,6 +8,7 @@ values: no template engine, no re-render, and story text can never be taken for 
 
 from __future__ import annotations
 
+import html
 import re
 import secrets
 from collections.abc import Mapping, Sequence
@@ -35,12 +36,21 @@ class SlottedText:
             parts.append(literal)
         return "".join(parts)
 
+    def fill_html(self, values: Mapping[str, str]) -> str:
+        """Fill an HTML part: values are text there, so they go in escaped."""
+        return self.fill(html_values(values))
+
     def to_json(self) -> dict:
         return {"literals": list(self.literals), "slots": list(self.slots)}
 
     @classmethod
     def from_json(cls, data: Mapping) -> SlottedText:
         return cls(tuple(data["literals"]), tuple(data["slots"]))
+
+
+def html_values(values: Mapping[str, str]) -> dict[str, str]:
+    """Slot values as they go into HTML: an address may hold `&` or `'`, a URL `&`."""
+    return {name: html.escape(value) for name, value in values.items()}
 
 
 class Markers:

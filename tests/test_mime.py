@@ -13,7 +13,6 @@ import pytest
 
 from newsletter.message import Envelope, Recipient
 from newsletter.mime import HeaderError, MimeBuilder, qp_encode
-from newsletter.rendering_email import fill_html
 from newsletter.slots import SlottedText
 
 AWKWARD = ["=", "==3D", "é", "Ünïcödé ", "🦆", "{{ email }}", "%recipient.x%", "*|UNSUB|*",
@@ -101,7 +100,7 @@ def test_random_awkward_content_and_values_decode_to_fill():
             check_wire_format(data)
             got_text, got_html = bodies(parse(data))
             assert canonical(got_text) == canonical(text.fill(vals)), round_
-            assert canonical(got_html) == canonical(fill_html(html, vals)), round_
+            assert canonical(got_html) == canonical(html.fill_html(vals)), round_
 
 
 def test_each_copy_has_its_own_headers_and_values():
@@ -128,7 +127,7 @@ def test_each_copy_has_its_own_headers_and_values():
         seen_ids.add(message["Message-ID"])
         got_text, got_html = bodies(message)
         assert values(n)["unsubscribe_url"] in got_text and values(n)["unsubscribe_url"] in got_html
-        assert canonical(got_html) == fill_html(html, values(n))
+        assert canonical(got_html) == html.fill_html(values(n))
         assert canonical(got_text) == text.fill(values(n))
     assert len(seen_ids) == 4
 

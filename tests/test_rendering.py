@@ -12,9 +12,9 @@ import pytest
 
 from newsletter.inline import inline_css, mjml_to_html
 from newsletter.rendering import RenderedEdition, render_edition
-from newsletter.rendering_email import environment, fill_html, rows
+from newsletter.rendering_email import environment, rows
 from newsletter.settings import load_settings
-from newsletter.size_budget import sample_values
+from newsletter.size_budget import measuring_values
 from newsletter.stories import read_stories
 from newsletter.storydata import NarrativeData, SourceData, StoryData
 from tests.conftest import SAMPLES, SEED
@@ -197,7 +197,7 @@ def test_ordinary_edition_fits_the_budget_whole(settings, which, request):
     edition = render_edition(stories, date=DAY, settings=settings)
     assert edition.shrunk == 0
     assert edition.html_size < settings.size_budget_kb * 1000
-    filled = fill_html(edition.html, sample_values())
+    filled = edition.html.fill_html(measuring_values())
     assert len(filled.encode()) == edition.html_size
 
 
@@ -230,7 +230,7 @@ def test_inlining_keeps_doctype_mso_comments_and_dark_mode(settings):
     stories = (*AWKWARD, story("Four"))
     context = {"title": "t", "stories": stories, "preheader": "p", "date_long": "d",
                "full_count": len(stories), "list_name": "L", "postal_address": None,
-               "base_url": "https://x", **{k: k for k in sample_values()}}
+               "base_url": "https://x", **{k: k for k in measuring_values()}}
     raw = mjml_to_html(environment().get_template("edition.mjml.j2").render(context))
     html = inline_css(raw)
     assert html.startswith("<!DOCTYPE html>")

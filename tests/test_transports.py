@@ -21,7 +21,6 @@ from werkzeug import Request, Response
 
 from newsletter.errors import ConfigError
 from newsletter.message import Envelope, Recipient
-from newsletter.rendering_email import fill_html
 from newsletter.settings import Settings, load_settings
 from newsletter.slots import SlottedText
 from newsletter.transports import TRANSPORTS, Transport, get_transport
@@ -210,7 +209,7 @@ def test_each_recipient_gets_its_own_copy(rig):
     for r in recipients:
         copy, url = copies[r.email], r.values["unsubscribe_url"]
         assert canonical(copy.text) == TEXT.fill(r.values)
-        assert canonical(copy.html) == fill_html(HTML, r.values)
+        assert canonical(copy.html) == HTML.fill_html(r.values)
         assert copy.headers["List-Unsubscribe"] == f"<{url}>"
         assert copy.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert copy.headers["List-Id"] == "The Daily Spin <daily.example.org>"

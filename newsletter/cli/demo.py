@@ -12,7 +12,6 @@ from newsletter.cli.sending import send_edition
 from newsletter.db import transaction
 from newsletter.edition import find_edition, rendered
 from newsletter.links import TEST_SUBSCRIBER_ID, Links
-from newsletter.rendering_email import fill_html
 from newsletter.settings import load_settings
 from newsletter.stories import import_stories, load_day, read_stories
 from subscribers import service
@@ -76,6 +75,6 @@ def _write_preview(app: AppContext, day) -> Path:
     values = Links(app.settings).values(TEST_SUBSCRIBER_ID, "reader@example.com", day)
     folder = Path("preview")
     folder.mkdir(exist_ok=True)
-    (folder / "edition.html").write_text(fill_html(content.html, values), encoding="utf-8")
+    (folder / "edition.html").write_text(content.html.fill_html(values), encoding="utf-8")
     (folder / "edition.txt").write_text(content.text.fill(values), encoding="utf-8")
     return folder.resolve()

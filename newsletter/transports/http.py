@@ -24,9 +24,9 @@ from urllib3.exceptions import NewConnectionError
 
 from newsletter.errors import AuthRefused, ConfigError, TransportError
 from newsletter.message import Envelope, Recipient, Result
-from newsletter.mime import HeaderError, address_value, html_values, mailbox
+from newsletter.mime import HeaderError, address_value, mailbox
 from newsletter.settings import Settings
-from newsletter.slots import SlottedText
+from newsletter.slots import SlottedText, html_values
 from newsletter.transports.base import Transport, unique_runs
 
 

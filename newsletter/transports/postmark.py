@@ -14,7 +14,7 @@ from typing import Any
 
 from newsletter.errors import TransportError
 from newsletter.message import Envelope, Recipient, Result
-from newsletter.mime import html_values, mailbox, one_line
+from newsletter.mime import mailbox, one_line
 from newsletter.transports.http import HttpTransport
 
 PAYLOAD_LIMIT = 45 * 1024 * 1024  # Postmark's 50 MB per batch, with room for JSON escaping
@@ -42,7 +42,7 @@ class PostmarkTransport(HttpTransport):
         message = {"From": one_line(envelope.sender),
                    "To": mailbox(recipient.name, recipient.email),
                    "Subject": one_line(envelope.subject),
-                   "HtmlBody": envelope.html.fill(html_values(recipient.values)),
+                   "HtmlBody": envelope.html.fill_html(recipient.values),
                    "TextBody": envelope.text.fill(recipient.values),
                    "Headers": headers,
                    "MessageStream": STREAM}

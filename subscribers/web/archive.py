@@ -14,7 +14,6 @@ from sqlalchemy import select
 from newsletter.links import slot_values
 from newsletter.models import Edition
 from newsletter.rendering import RenderedEdition, render_edition
-from newsletter.rendering_email import fill_html
 from newsletter.stories import load_day
 from subscribers.web.state import db, state
 
@@ -40,8 +39,8 @@ def edition(date: str) -> Response:
     row = db().scalar(select(Edition).where(Edition.date == day))
     if row is None:
         abort(404, f"There is no edition for {date}.")
-    html = fill_html(_whole(row).html,
-                     slot_values(state().settings.base_url, day, email="", token=None))
+    html = _whole(row).html.fill_html(
+        slot_values(state().settings.base_url, day, email="", token=None))
     return Response(html, headers={"Cache-Control": PUBLIC})
 
 
