@@ -93,8 +93,8 @@ def one_message(env: dict) -> bytes:
             "from newsletter.message import Envelope, Recipient; from newsletter.mime import "
             "MimeBuilder; import datetime as dt; s=load_settings(); d=dt.date(2026,11,25);"
             "e=make_engine(s.database_url); st=load_day(session_factory(e)(), d);"
-            "r=render_edition(st, date=d, settings=s); env=Envelope(s.sender, r.subject, r.html,"
-            " r.text, s.list_id); v=Links(s).values(1, 'reader0@example.com', d);"
+            "r=render_edition(st, date=d, settings=s); env=Envelope.from_settings(s, r.subject,"
+            " r.html, r.text); v=Links(s).values(1, 'reader0@example.com', d);"
             "sys.stdout.buffer.write(MimeBuilder(env).build(Recipient('reader0@example.com',"
             " 'Reader 0', v)))")
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,

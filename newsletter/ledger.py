@@ -25,10 +25,9 @@ from newsletter.models import (
     DeliveryState,
     Subscriber,
     SubscriberStatus,
-    SuppressionReason,
     utcnow,
 )
-from newsletter.suppression import leave, suppress
+from newsletter.suppression import leave_or_suppress
 
 MAX_ATTEMPTS = 5
 RETRY_BASE_SECONDS = 2.0
@@ -97,8 +96,10 @@ def record(engine: Engine, worker: str, results: Sequence[Result]) -> None:
         session.connection().execute(write, [
             _row(r, attempts.get(r.recipient.delivery_id, 1), now) for r in results])
         for result in results:
-            if result.status in ("rejected", "invalid"):
-                _suppress_bounce(session, result)
+            if result.status in ("rejected", "invalid"):  # a hard bounce
+                leave_or_suppress(session, result.recipient.email.lower(),
+                                  SubscriberStatus.BOUNCED,
+                                  f"hard bounce: {result.error or result.status}")
 
 
 _ROW_COLUMNS = ("state", "provider_id", "error", "updated_at", "lease_until", "sent_at",
@@ -120,16 +121,6 @@ def _row(result: Result, attempts: int, now: dt.datetime) -> dict:
     else:
         row.update(state=DeliveryState.FAILED.value)
     return row
-
-
-def _suppress_bounce(session: Session, result: Result) -> None:
-    email = result.recipient.email
-    person = session.scalar(select(Subscriber).where(Subscriber.email_key == email.lower()))
-    detail = f"hard bounce: {result.error or result.status}"
-    if person is not None:
-        leave(session, person, SubscriberStatus.BOUNCED, detail)
-    else:
-        suppress(session, email, SuppressionReason.BOUNCED, detail)
 
 
 def release(engine: Engine, worker: str, delivery_ids: Sequence[int],

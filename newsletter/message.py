@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
+from newsletter.settings import Settings
 from newsletter.slots import SlottedText
 
 
@@ -24,6 +25,13 @@ class Envelope:
     reply_to: str | None = None
     # Extra fixed headers (e.g. X-Entity-Ref-ID); never per-recipient values.
     headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, subject: str, html: SlottedText,
+                      text: SlottedText) -> Envelope:
+        """Sender, List-Id and Reply-To as NEWSLETTER_* set them."""
+        return cls(sender=settings.sender, subject=subject, html=html, text=text,
+                   list_id=settings.list_id, reply_to=settings.reply_to)
 
 
 @dataclass(frozen=True)

@@ -140,9 +140,8 @@ class SendRun:
             requeued = ledger.requeue_unknown(self.engine, edition.id)
             log.warning("resending %d deliveries of unknown fate", requeued)
         content = rendered(edition)
-        envelope = Envelope(sender=self.settings.sender, subject=content.subject,
-                            html=content.html, text=content.text, list_id=self.settings.list_id,
-                            reply_to=self.settings.reply_to)
+        envelope = Envelope.from_settings(self.settings, content.subject, content.html,
+                                          content.text)
         with Session(self.engine) as session:
             before = ledger.counts(session, edition.id)
         progress = Progress(total=sum(before.values()),

@@ -36,6 +36,17 @@ def suppress(session: Session, key: str, reason: SuppressionReason,
         session.flush()
 
 
+def leave_or_suppress(session: Session, email_key: str, status: SubscriberStatus,
+                      detail: str | None = None) -> None:
+    """A bounce or complaint for an address: the subscriber leaves if we have them, and
+    the address is suppressed either way (it must never be mailed)."""
+    person = session.scalar(select(Subscriber).where(Subscriber.email_key == email_key))
+    if person is not None:
+        leave(session, person, status, detail)
+    else:
+        suppress(session, email_key, SUPPRESS_FOR[status], detail)
+
+
 def leave(session: Session, person: Subscriber, status: SubscriberStatus,
           detail: str | None = None) -> None:
     """Unsubscribe, bounce or complaint: change the status and suppress the address.

@@ -33,9 +33,8 @@ def test_send(session: Session, settings: Settings, date: dt.date,
         raise NewsletterError(f"no stories for {date.isoformat()}: nothing to test-send")
     edition = render_edition(stories, date=date, settings=settings)
     links = Links(settings)
-    envelope = Envelope(sender=settings.sender, subject=SUBJECT_PREFIX + edition.subject,
-                        html=edition.html, text=edition.text, list_id=settings.list_id,
-                        reply_to=settings.reply_to)
+    envelope = Envelope.from_settings(settings, SUBJECT_PREFIX + edition.subject,
+                                      edition.html, edition.text)
     recipients = [Recipient(a, None, links.values(TEST_SUBSCRIBER_ID, a, date))
                   for a in targets]
     results: list[Result] = []

@@ -95,9 +95,8 @@ class Confirmations:
             self._email = render_email("confirm", {"title": "Confirm your subscription"},
                                        settings=self.settings, slots=CONFIRM_SLOTS)
         s = self.settings
-        return Envelope(sender=s.sender, subject=CONFIRM_SUBJECT.format(list_name=s.list_name),
-                        html=self._email.html, text=self._email.text, list_id=s.list_id,
-                        reply_to=s.reply_to)
+        return Envelope.from_settings(s, CONFIRM_SUBJECT.format(list_name=s.list_name),
+                                      self._email.html, self._email.text)
 
     def recipient(self, person: Subscriber) -> Recipient:
         # The unsubscribe link works for a pending person too: "I never asked for this"

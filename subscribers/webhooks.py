@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.errors import NewsletterError, SubscriberError
 from newsletter.models import SubscriberStatus
-from newsletter.suppression import SUPPRESS_FOR
+from newsletter.suppression import leave_or_suppress
 from subscribers import service
 
 # Mailgun signs only timestamp+token, not the event: a captured signature could be replayed
@@ -170,11 +170,6 @@ def apply(session: Session, events: Iterator[Event]) -> int:
             address = service.parse_address(str(event.email))
         except SubscriberError:
             continue  # a provider event for a malformed address: nothing to suppress
-        person = service.find(session, address.email)
-        if person is not None:
-            service.leave(session, person, event.status, event.detail)
-        else:
-            service.suppress(session, address.key, SUPPRESS_FOR[event.status],
-                             event.detail)
+        leave_or_suppress(session, address.key, event.status, event.detail)
         count += 1
     return count
