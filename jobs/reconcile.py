@@ -26,7 +26,6 @@ from jobs.clock import Slot, latest_slot
 from newsletter import ledger
 from newsletter.edition import find_edition
 from newsletter.models import EditionStatus, Story, utcnow
-from newsletter.runs import recorded_run
 from newsletter.sender import SendReport, SendRun
 from newsletter.settings import Settings
 
@@ -91,10 +90,9 @@ class Reconciler:
     def _send(self, slot: Slot, action: str) -> SendReport:
         log.info("send %s: edition %s (scheduled %s)", "started" if action == "start"
                  else "resumed", slot.date, self._local(slot.at))
-        with recorded_run(self.engine, "schedule", slot.date) as run:
-            report = SendRun(self.settings, self.engine, stop=self.stop).run(slot.date)
-            run.outcome, run.detail = report.outcome, report.summary
-        log.info("send finished: %s, %s", run.outcome, run.detail)
+        report = SendRun(self.settings, self.engine, stop=self.stop).run_recorded(slot.date,
+                                                                                  "schedule")
+        log.info("send finished: %s, %s", report.outcome, report.summary)
         if report.complete:
             self._noted["complete"] = slot.date  # just said so
         return report

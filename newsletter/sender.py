@@ -27,6 +27,7 @@ from newsletter.errors import SendError, TransportError
 from newsletter.links import Links
 from newsletter.message import Envelope, Recipient, Result
 from newsletter.models import utcnow
+from newsletter.runs import recorded_run
 from newsletter.settings import Settings
 from newsletter.transports import get_transport
 from newsletter.transports.base import Transport
@@ -163,6 +164,13 @@ class SendRun:
                             time.monotonic() - started)
         if report.complete:
             mark_complete(self.engine, edition.id)
+        return report
+
+    def run_recorded(self, date, kind: str, **options) -> SendReport:
+        """run(), with a row in `runs` saying when, how it ended, and the counts (status)."""
+        with recorded_run(self.engine, kind, date) as record:
+            report = self.run(date, **options)
+            record.outcome, record.detail = report.outcome, report.summary
         return report
 
     def _guarded(self, *args) -> None:

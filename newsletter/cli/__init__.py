@@ -6,10 +6,13 @@ person can fix (NewsletterError) print as one line on stderr with exit status 1.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import logging
+import signal
 import sys
+from collections.abc import Callable, Iterator
 
 import click
 from sqlalchemy import Engine
@@ -49,6 +52,19 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
+
+
+@contextlib.contextmanager
+def on_signals(handler: Callable[[], None]) -> Iterator[None]:
+    """SIGTERM (systemd, process managers) and SIGINT (Ctrl-C) call `handler`."""
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: handler())
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 class DateType(click.ParamType):

@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import signal
-from collections.abc import Callable, Iterator
 
 import click
 
 from jobs.daemon import Daemon
-from newsletter.cli import AppContext, cli, pass_app
-
-
-@contextlib.contextmanager
-def on_signals(handler: Callable[[], None]) -> Iterator[None]:
-    """SIGTERM (systemd, process managers) and SIGINT (Ctrl-C) call `handler`."""
-    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-    for sig in previous:
-        signal.signal(sig, lambda *_: handler())
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+from newsletter.cli import AppContext, cli, on_signals, pass_app
 
 
 @cli.command()

@@ -1,12 +1,10 @@
-"""`newsletter send`, `status` and `demo`: operators send the day's edition and see what
-happened."""
+"""`newsletter send` and `status`: operators send the day's edition and see what happened."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 import json
-import signal
 import sys
 import threading
 from collections.abc import Iterator
@@ -16,28 +14,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from jobs.clock import next_slot
 from newsletter import ledger
-from newsletter.cli import DATE, AppContext, cli, pass_app
+from newsletter.cli import DATE, AppContext, cli, on_signals, pass_app
 from newsletter.edition import find_edition
 from newsletter.models import Run
-from newsletter.runs import last_runs, recorded_run
+from newsletter.runs import last_runs
 from newsletter.sender import Progress as SendProgress
 from newsletter.sender import SendReport, SendRun
 
 EXIT_UNKNOWN = 3  # deliveries whose fate is unknown remain: the operator must decide
-
-
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[threading.Event]:
-    """SIGTERM/SIGINT end the run between batches; the batch in flight is recorded."""
-    stop = threading.Event()
-    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-    for sig in previous:
-        signal.signal(sig, lambda *_: stop.set())
-    try:
-        yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
@@ -62,12 +46,8 @@ def progress_display(label: str) -> Iterator:
 def send_edition(app: AppContext, date: dt.date, *, workers: int = 1,
                  resend_unknown: bool = False, stop: threading.Event | None = None,
                  on_progress=None) -> SendReport:
-    with recorded_run(app.engine, "send", date) as run:
-        report = SendRun(app.settings, app.engine, stop=stop,
-                         on_progress=on_progress).run(date, workers=workers,
-                                                      resend_unknown=resend_unknown)
-        run.outcome, run.detail = report.outcome, report.summary
-    return report
+    return SendRun(app.settings, app.engine, stop=stop, on_progress=on_progress).run_recorded(
+        date, "send", workers=workers, resend_unknown=resend_unknown)
 
 
 @cli.command()
@@ -85,7 +65,8 @@ def send(app: AppContext, date: dt.date | None, workers: int, resend_unknown: bo
     final state, 3 when some are of unknown fate (see `newsletter status`).
     """
     day = app.day(date)
-    with stop_on_signals() as stop, progress_display(f"sending {day}") as show:
+    stop = threading.Event()  # SIGTERM/SIGINT: stop between batches, the one in flight recorded
+    with on_signals(stop.set), progress_display(f"sending {day}") as show:
         report = send_edition(app, day, workers=workers, resend_unknown=resend_unknown,
                               stop=stop, on_progress=show)
     click.echo(report.summary)
