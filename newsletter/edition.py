@@ -15,7 +15,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from newsletter.errors import NewsletterError
 from newsletter.models import (
     Delivery,
     DeliveryState,
@@ -28,11 +27,7 @@ from newsletter.models import (
 )
 from newsletter.rendering import RenderedEdition, render_edition
 from newsletter.settings import Settings
-from newsletter.stories import load_day
-
-
-class NoStories(NewsletterError):
-    """The day has no stories: nothing is sent and nothing is marked done."""
+from newsletter.stories import require_day
 
 
 def find_edition(session: Session, date: dt.date) -> Edition | None:
@@ -45,11 +40,7 @@ def freeze_edition(session: Session, settings: Settings, date: dt.date) -> Editi
     edition = find_edition(session, date)
     if edition is not None:
         return edition
-    stories = load_day(session, date)
-    if not stories:
-        raise NoStories(f"no stories for {date.isoformat()}: nothing sent. Import them with "
-                        "`newsletter stories import PATH --date "
-                        f"{date.isoformat()}`")
+    stories = require_day(session, date)
     rendered = render_edition(stories, date=date, settings=settings)
     insert = _insert_for(session)
     row = insert(Edition).values(date=date, subject=rendered.subject,

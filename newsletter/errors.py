@@ -22,6 +22,15 @@ class StoryFormatError(NewsletterError):
         super().__init__(f"{where}: {message}")
 
 
+class NoStories(NewsletterError):
+    """The day has no stories: nothing is rendered or sent, and nothing is marked done."""
+
+    def __init__(self, date):
+        self.date = date
+        super().__init__(f"no stories for {date.isoformat()}; import some with `newsletter "
+                         f"stories import PATH --date {date.isoformat()}`")
+
+
 class SubscriberError(NewsletterError):
     """A subscriber cannot be added, changed or found."""
 

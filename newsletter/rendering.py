@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from newsletter.errors import NewsletterError
+from newsletter.errors import NoStories
 from newsletter.rendering_email import RenderedEmail, render_email
 from newsletter.settings import Settings
 from newsletter.size_budget import KB, fit, html_size
@@ -61,7 +61,7 @@ def render_edition(stories: Sequence[StoryData], *, date: dt.date, settings: Set
     while the HTML is above NEWSLETTER_SIZE_BUDGET_KB; without it (the web archive page)
     every story is whole. The text part always carries every story in full."""
     if not stories:
-        raise NewsletterError(f"no stories for {date.isoformat()}: nothing to render")
+        raise NoStories(date)
     stories = tuple(stories)
     subject = make_subject(stories, date, settings)
     context = {"title": subject, "stories": stories, "preheader": make_preheader(stories),

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from newsletter.errors import StoryFormatError
+from newsletter.errors import NoStories, StoryFormatError
 from newsletter.models import Edition, Story
 from newsletter.story_parser import parse_file
 from newsletter.storydata import StoryData
@@ -84,6 +84,14 @@ def import_stories(session: Session, stories: Sequence[StoryData],
     session.flush()
     frozen = session.scalar(select(Edition.id).where(Edition.date == date)) is not None
     return ImportReport(date, added, replaced, frozen)
+
+
+def require_day(session: Session, date: dt.date) -> list[StoryData]:
+    """The stories of a day, or NoStories."""
+    stories = load_day(session, date)
+    if not stories:
+        raise NoStories(date)
+    return stories
 
 
 def load_day(session: Session, date: dt.date) -> list[StoryData]:

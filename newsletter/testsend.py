@@ -18,7 +18,7 @@ from newsletter.links import TEST_SUBSCRIBER_ID, Links
 from newsletter.message import Envelope, Recipient, Result
 from newsletter.rendering import render_edition
 from newsletter.settings import Settings, check_address
-from newsletter.stories import load_day
+from newsletter.stories import require_day
 from newsletter.transports import get_transport
 
 SUBJECT_PREFIX = "[TEST] "
@@ -28,9 +28,7 @@ def test_send(session: Session, settings: Settings, date: dt.date,
               addresses: Sequence[str]) -> list[Result]:
     """Send the edition of `date` to `addresses` (default NEWSLETTER_TEST_RECIPIENTS)."""
     targets = _addresses(addresses or settings.test_recipient_list)
-    stories = load_day(session, date)
-    if not stories:
-        raise NewsletterError(f"no stories for {date.isoformat()}: nothing to test-send")
+    stories = require_day(session, date)
     edition = render_edition(stories, date=date, settings=settings)
     links = Links(settings)
     envelope = Envelope.from_settings(settings, SUBJECT_PREFIX + edition.subject,

@@ -45,7 +45,7 @@ def test_render_says_when_stories_were_shrunk(cli, tmp_path, monkeypatch):
 def test_render_without_stories_is_a_clear_error(cli, tmp_path):
     result = cli("render", "--date", "2026-11-26", "--out", str(tmp_path / "out"))
     assert result.exit_code == 1
-    assert ("no stories for 2026-11-26; import some with `newsletter stories import`"
+    assert ("no stories for 2026-11-26; import some with `newsletter stories import PATH"
             in result.output)
     assert not (tmp_path / "out").exists()
 

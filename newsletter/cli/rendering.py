@@ -12,7 +12,7 @@ from newsletter.errors import NewsletterError
 from newsletter.links import slot_values
 from newsletter.rendering import RenderedEdition, render_edition
 from newsletter.settings import Settings
-from newsletter.stories import load_day
+from newsletter.stories import require_day
 
 
 @cli.command()
@@ -26,10 +26,7 @@ def render(app: AppContext, date: dt.date | None, out: Path, screenshots: bool) 
     """Render the day's edition to OUT/edition.html and OUT/edition.txt."""
     day = app.day(date)
     with app.sessions() as session:
-        stories = load_day(session, day)
-    if not stories:
-        raise NewsletterError(f"no stories for {day.isoformat()}; import some with "
-                              "`newsletter stories import`")
+        stories = require_day(session, day)
     edition = render_edition(stories, date=day, settings=app.settings)
     html, text = edition.personalise(slot_values(app.settings.base_url, day))
     out.mkdir(parents=True, exist_ok=True)
