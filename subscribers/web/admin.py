@@ -46,7 +46,7 @@ def guard() -> Response | None:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | str | tuple[str, int]:
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD (Flask routes HEAD here too)
         return render_template("admin/login.html")
     if not state().logins_per_client.allow(f"login:{request.remote_addr}"):
         return render_template("admin/login.html", error="Too many tries: wait a while."), 429

@@ -37,7 +37,9 @@ def unsubscribe(token: str) -> str:
     multipart, no cookies, so no CSRF token (exempt in create_app). Answer 200, never a
     redirect (RFC 8058 section 3.2); a repeat changes nothing more."""
     person = _person(token)
-    if request.method == "GET":
+    # Only POST changes anything: Flask answers HEAD with this view too, and link scanners
+    # prefetch with GET and HEAD alike.
+    if request.method != "POST":
         return render_template("unsubscribe.html", person=person, token=token)
     if person is not None:  # None: already erased, and the address stays suppressed
         service.leave(db(), person, SubscriberStatus.UNSUBSCRIBED, "unsubscribed by link")

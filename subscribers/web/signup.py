@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 @bp.route("/subscribe", methods=["GET", "POST"])
 def subscribe() -> str | tuple[str, int]:
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD (Flask routes HEAD here too)
         return render_template("subscribe.html")
     email, name = request.form.get("email", ""), request.form.get("name", "")
     app = state()
