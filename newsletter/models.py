@@ -133,7 +133,10 @@ class Subscriber(Base):
     status_changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     paused_until: Mapped[dt.date | None] = mapped_column(Date)
 
-    __table_args__ = (Index("ix_subscribers_status_id", "status", "id"),)
+    # Ids are never reused (SQLite would reuse the highest after a delete): a link token
+    # holds the id, and an erased person's old links must not reach the next person.
+    __table_args__ = (Index("ix_subscribers_status_id", "status", "id"),
+                      {"sqlite_autoincrement": True})
 
 
 class SuppressionReason(enum.StrEnum):

@@ -116,3 +116,12 @@ def test_links_from_a_test_send_change_nothing(client, settings, reader):
                    client.get(f"/preferences/{token}")):
         assert answer.status_code == 200 and "test email" in answer.text
     assert status(settings, reader) == (SubscriberStatus.CONFIRMED, False)
+
+
+def test_an_erased_persons_link_never_reaches_the_next_subscriber(client, settings, reader,
+                                                                  token):
+    with sessions(settings).begin() as session:
+        service.remove(session, "reader@example.org")
+        newcomer = service.add(session, "newcomer@example.org", confirmed=True)
+        assert newcomer.id != reader
+    assert client.get(f"/preferences/{token}").status_code == 404

@@ -68,7 +68,8 @@ def upgrade() -> None:
     sa.Column('status_changed_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('paused_until', sa.Date(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('email_key')
+    sa.UniqueConstraint('email_key'),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('subscribers', schema=None) as batch_op:
         batch_op.create_index('ix_subscribers_status_id', ['status', 'id'], unique=False)
