@@ -9,6 +9,7 @@ another subscriber. The payload is only the subscriber's id: no address in any U
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from itsdangerous import BadData, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
@@ -35,7 +36,9 @@ class Links:
         return self._manage.dumps(subscriber_id)
 
     def confirm_token(self, subscriber_id: int) -> str:
-        return self._confirm.dumps(subscriber_id)
+        # When it was made, to the microsecond (itsdangerous' own stamp is whole seconds):
+        # a link asked for before someone left must not bring them back.
+        return self._confirm.dumps([subscriber_id, time.time()])
 
     def read_manage(self, token: str) -> int:
         try:
@@ -44,13 +47,18 @@ class Links:
             raise BadToken("this link is not valid: it may have been cut short or "
                            "changed") from None
 
-    def read_confirm(self, token: str, max_age: int = CONFIRM_MAX_AGE) -> int:
+    def read_confirm(self, token: str) -> tuple[int, dt.datetime]:
+        """The subscriber id, and when the link was made."""
         try:
-            return _as_id(self._confirm.loads(token, max_age=max_age))
+            value = self._confirm.loads(token, max_age=CONFIRM_MAX_AGE)
         except SignatureExpired:
             raise BadToken("this confirmation link has expired: please sign up again") from None
         except BadData:
             raise BadToken("this confirmation link is not valid") from None
+        match value:
+            case [int() as subscriber_id, float() as made]:
+                return _as_id(subscriber_id), dt.datetime.fromtimestamp(made, dt.UTC)
+        raise BadToken("this confirmation link is not valid")
 
     # URLs
     def unsubscribe_url(self, subscriber_id: int) -> str:

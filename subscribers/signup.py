@@ -64,20 +64,24 @@ def request(session: Session, email: str, name: str | None, *, ip: str | None) -
         return service.add(session, address.email, name, source="web", ip=ip)
     if person.status == SubscriberStatus.CONFIRMED:
         return None
-    # Pending again: only a confirmation (service.confirm) lifts the suppression. The clock
-    # restarts with the new link, so housekeeping gives it its full week.
-    person.status, person.status_changed_at = SubscriberStatus.PENDING, utcnow()
-    person.name = name or person.name
-    person.consent_ip = ip
+    if person.status == SubscriberStatus.PENDING:
+        # The clock restarts with the new link, so housekeeping gives it its full week.
+        person.status_changed_at = utcnow()
+        person.name = name or person.name
+        person.consent_ip = ip
+    # Someone who left stays as they are until the new link is followed: anyone can ask
+    # for a confirmation email, but only its owner can change anything.
     return person
 
 
 def confirm(session: Session, links: Links, token: str, *, ip: str | None) -> Subscriber:
-    """Follow a confirmation link. Only a pending person is confirmed: an old link must not
-    bring back someone who has since unsubscribed (they can sign up again)."""
-    person = session.get(Subscriber, links.read_confirm(token))
-    if person is None or person.status not in (SubscriberStatus.PENDING,
-                                               SubscriberStatus.CONFIRMED):
+    """Follow a confirmation link. Someone who left comes back only through a link made
+    after they left: an old link must not bring them back."""
+    subscriber_id, issued = links.read_confirm(token)
+    person = session.get(Subscriber, subscriber_id)
+    left = person is not None and person.status not in (SubscriberStatus.PENDING,
+                                                        SubscriberStatus.CONFIRMED)
+    if person is None or left and issued < person.status_changed_at:
         raise BadToken("this confirmation link is no longer valid: please sign up again")
     service.confirm(session, person, ip=ip)
     return person
