@@ -26,9 +26,7 @@ def csrf_token(client: FlaskClient, path: str) -> str:
 
 def outbox(settings: Settings) -> list[EmailMessage]:
     folder = Path(settings.outbox_dir)
-    # Oldest first: names start with the second they were written, so order by time.
-    files = sorted(folder.glob("*.eml"), key=lambda f: f.stat().st_mtime_ns) \
-        if folder.is_dir() else []
+    files = sorted(folder.glob("*.eml")) if folder.is_dir() else []  # names start with the time
     return [BytesParser(policy=policy.default).parsebytes(f.read_bytes()) for f in files]
 
 

@@ -25,7 +25,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]+")
 def file_name(recipient: Recipient) -> str:
     """Time first (so a listing sorts by sending), then the address made safe, then a hash
     of the Message-ID so two copies to one address never overwrite each other."""
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%f")
     who = _UNSAFE.sub("_", recipient.email).strip("._")[:64] or "recipient"
     digest = hashlib.sha256(recipient.message_id.encode("utf-8")).hexdigest()[:12]
     return f"{stamp}-{who}-{digest}.eml"
