@@ -27,6 +27,7 @@ from newsletter.models import (
 )
 from newsletter.rendering import RenderedEdition, render_edition
 from newsletter.settings import Settings
+from newsletter.slots import SlottedText
 from newsletter.stories import require_day
 
 
@@ -42,9 +43,12 @@ def freeze_edition(session: Session, settings: Settings, date: dt.date) -> Editi
         return edition
     stories = require_day(session, date)
     rendered = render_edition(stories, date=date, settings=settings)
+    # Its web page is frozen with it: the archive shows what was sent, every story whole.
+    web = render_edition(stories, date=date, settings=settings, web=True)
     insert = _insert_for(session)
     row = insert(Edition).values(date=date, subject=rendered.subject,
-                                 content=rendered.to_json(), status=EditionStatus.SENDING,
+                                 content={**rendered.to_json(), "web_html": web.html.to_json()},
+                                 status=EditionStatus.SENDING,
                                  created_at=utcnow())
     inserted = session.execute(row.on_conflict_do_nothing(index_elements=["date"])
                                .returning(Edition.id)).scalar()
@@ -78,6 +82,11 @@ def _freeze_audience(session: Session, edition_id: int, date: dt.date) -> None:
 
 def rendered(edition: Edition) -> RenderedEdition:
     return RenderedEdition.from_json(edition.content)
+
+
+def web_page(edition: Edition) -> SlottedText:
+    """The edition as a web page (the archive, "view in browser"), frozen with it."""
+    return SlottedText.from_json(edition.content["web_html"])
 
 
 def mark_complete(engine: Engine, edition_id: int) -> None:

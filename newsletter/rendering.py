@@ -56,26 +56,26 @@ class RenderedEdition:
 
 
 def render_edition(stories: Sequence[StoryData], *, date: dt.date, settings: Settings,
-                   fit_budget: bool = True) -> RenderedEdition:
-    """Render the day's edition once. With `fit_budget` (mail), the last stories shrink
-    while the HTML is above NEWSLETTER_SIZE_BUDGET_KB; without it (the web archive page)
-    every story is whole. The text part always carries every story in full."""
+                   web: bool = False) -> RenderedEdition:
+    """Render the day's edition once. For mail, the last stories shrink while the HTML is
+    above NEWSLETTER_SIZE_BUDGET_KB; for the `web` (archive) page every story is whole and
+    the footer invites the reader to subscribe. The text part always carries every story."""
     if not stories:
         raise NoStories(date)
     stories = tuple(stories)
     subject = make_subject(stories, date, settings)
     context = {"title": subject, "stories": stories, "preheader": make_preheader(stories),
-               "date_long": f"{date:%A}, {date.day} {date:%B %Y}"}
+               "date_long": f"{date:%A}, {date.day} {date:%B %Y}", "web": web}
 
     def render(shrunk: int) -> RenderedEmail:
         return render_email("edition", {**context, "full_count": len(stories) - shrunk},
                             settings=settings)
 
-    if fit_budget:
+    if web:
+        email, shrunk = render(0), 0
+    else:
         email, shrunk = fit(render, len(stories), lambda e: html_size(e.html),
                             settings.size_budget_kb * KB)
-    else:
-        email, shrunk = render(0), 0
     return RenderedEdition(date=date, subject=subject, preheader=context["preheader"],
                            html=email.html, text=email.text, shrunk=shrunk)
 

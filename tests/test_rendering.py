@@ -216,7 +216,7 @@ def test_an_oversized_day_shrinks_its_last_stories(settings, ordinary):
     assert f"{values()['webview_url']}#story-{len(day)}" in doc.xpath("//a/@href")
     assert "Unsubscribe" in shown  # the footer survives
     assert last.narratives[0].text.split("\n\n")[0] in text  # the text part stays whole
-    whole = render_edition(day, date=DAY, settings=settings, fit_budget=False)
+    whole = render_edition(day, date=DAY, settings=settings, web=True)
     assert whole.shrunk == 0 and whole.html_size > edition.html_size
 
 
@@ -228,7 +228,7 @@ def test_a_tiny_budget_shrinks_every_story_and_still_renders(settings, ordinary)
 
 def test_inlining_keeps_doctype_mso_comments_and_dark_mode(settings):
     stories = (*AWKWARD, story("Four"))
-    context = {"title": "t", "stories": stories, "preheader": "p", "date_long": "d",
+    context = {"title": "t", "stories": stories, "preheader": "p", "date_long": "d", "web": False,
                "full_count": len(stories), "list_name": "L", "postal_address": None,
                "base_url": "https://x", **{k: k for k in measuring_values()}}
     raw = mjml_to_html(environment().get_template("edition.mjml.j2").render(context))

@@ -45,6 +45,9 @@ def test_the_archive_shows_sent_editions_without_personal_tokens(cli, settings, 
     for person in readers.values():
         assert links.manage_token(person) not in page.text
     assert "/unsubscribe/" not in page.text and "@example.org" not in page.text
+    assert "You are reading the web edition" in page.text  # not an email's footer
+    assert f'href="{settings.base_url}/subscribe"' in page.text
+    assert "Unsubscribe" not in page.text and "View in browser" not in page.text
     assert client.get("/archive/2001-01-01").status_code == 404
     assert client.get("/archive/not-a-date").status_code == 404
 

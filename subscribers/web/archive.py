@@ -11,10 +11,9 @@ import datetime as dt
 from flask import Blueprint, Response, abort, render_template
 from sqlalchemy import select
 
+from newsletter.edition import web_page
 from newsletter.links import slot_values
 from newsletter.models import Edition
-from newsletter.rendering import RenderedEdition, render_edition
-from newsletter.stories import load_day
 from subscribers.web.state import db, state
 
 bp = Blueprint("archive", __name__)
@@ -39,20 +38,6 @@ def edition(date: str) -> Response:
     row = db().scalar(select(Edition).where(Edition.date == day))
     if row is None:
         abort(404, f"There is no edition for {date}.")
-    html = _whole(row).html.fill_html(
+    html = web_page(row).fill_html(
         slot_values(state().settings.base_url, day, email="", token=None))
     return Response(html, headers={"Cache-Control": PUBLIC})
-
-
-def _whole(row: Edition) -> RenderedEdition:
-    """The mailed edition, or, when its last stories were cut to fit Gmail's budget (they
-    link here for the rest), the day's stories rendered whole once and kept."""
-    mailed = RenderedEdition.from_json(row.content)
-    if not mailed.shrunk:
-        return mailed
-    cache = state().archive_cache
-    if row.id not in cache:
-        stories = load_day(db(), row.date)
-        cache[row.id] = (render_edition(stories, date=row.date, settings=state().settings,
-                                        fit_budget=False) if stories else mailed)
-    return cache[row.id]

@@ -4,13 +4,12 @@ session per request, which the view commits (services never commit)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from flask import current_app, g
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.links import Links
-from newsletter.rendering import RenderedEdition
 from newsletter.settings import Settings
 from newsletter.transports import Transport
 from subscribers.signup import Confirmations, RateLimiter
@@ -27,7 +26,6 @@ class WebState:
     mails_per_address: RateLimiter    # confirmation emails per address (mail-bombing)
     logins_per_client: RateLimiter    # admin password guesses
     # Archive pages of shrunk editions, rendered whole once per process (by edition id).
-    archive_cache: dict[int, RenderedEdition] = field(default_factory=dict)
 
 
 def state() -> WebState:
