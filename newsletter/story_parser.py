@@ -29,7 +29,10 @@ IMAGE_URL = re.compile(r"^\s*image\s*:\s*(https?://\S+)\s*$", re.IGNORECASE)
 # A narrative heading is a short line that does not end like a sentence.
 HEADING_MAX_WORDS = 12
 STRONG_HEADING = re.compile(r"\bnarrative\b", re.IGNORECASE)
-SENTENCE_END = (".", "!", "?", "…", '"', "”", "’", "'", ";", ",")
+SENTENCE_END = (".", "!", "?", "…", '"', "”", "’", "'", ";", ",", "؟", "۔", "。", "！", "？")
+# A heading with its paragraph on the very next line: at most this many words, so the
+# first line of a hard-wrapped paragraph is not taken for one.
+TIGHT_HEADING_MAX_WORDS = 6
 
 
 @dataclass(frozen=True)
@@ -141,18 +144,31 @@ def _facts(cursor: _Cursor, heading: Line) -> list[str]:
 
 
 def _blocks(lines: list[Line], start: int, stop: int) -> Iterator[list[Line]]:
-    """Runs of non-blank lines (paragraphs) between two line numbers. A line naming a
-    narrative starts a new run even without a blank line before it."""
-    block: list[Line] = []
-    for line in lines[start:stop]:
-        if not line.text.strip() or (block and _names_a_narrative(line)):
-            if block:
-                yield block
-            block = [line] if line.text.strip() else []
-        else:
-            block.append(line)
-    if block:
-        yield block
+    """Runs of non-blank lines (paragraphs) between two line numbers, split again where a
+    heading starts with no blank line before it (see _starts_narrative)."""
+    run: list[Line] = []
+    for line in [*lines[start:stop], Line(0, "")]:
+        if line.text.strip():
+            run.append(line)
+            continue
+        cut = 0
+        for i in range(1, len(run)):
+            if _starts_narrative(run, i):
+                yield run[cut:i]
+                cut = i
+        if run:
+            yield run[cut:]
+        run = []
+
+
+def _starts_narrative(run: list[Line], i: int) -> bool:
+    """Line i of a paragraph begins the next narrative: it names one, or it is a very short
+    unpunctuated line after a finished sentence, with text after it."""
+    line = run[i]
+    if _names_a_narrative(line):
+        return True
+    return (i + 1 < len(run) and run[i - 1].text.rstrip().endswith(SENTENCE_END)
+            and _looks_like_heading(line) and len(line.text.split()) <= TIGHT_HEADING_MAX_WORDS)
 
 
 def _spin_end(lines: list[Line], spin: Line) -> int:
@@ -172,13 +188,16 @@ def _names_a_narrative(line: Line) -> bool:
 
 
 def _is_heading(block: list[Line], after_heading: bool) -> bool:
-    """Short unpunctuated lines are headings, with two guards for short paragraphs: a line
+    """Short unpunctuated lines are headings, with guards for short paragraphs: a line
     naming a narrative always is one; any other right after a heading is that heading's
-    text, and a hard-wrapped paragraph's first line is never taken for one."""
+    text; and one with its paragraph on the next line must be very short (a hard-wrapped
+    paragraph's first line is not a heading)."""
     first = block[0]
     if _names_a_narrative(first):
         return True
-    return _looks_like_heading(first) and len(block) == 1 and not after_heading
+    if after_heading or not _looks_like_heading(first):
+        return False
+    return len(block) == 1 or len(first.text.split()) <= TIGHT_HEADING_MAX_WORDS
 
 
 def _narratives(path: str, lines: list[Line], spin: Line) -> list[NarrativeData]:

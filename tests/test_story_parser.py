@@ -176,3 +176,24 @@ def test_json_image_must_be_strings_and_an_http_url(image):
             f'"image": {image}}}')
     with pytest.raises(StoryFormatError, match='"image"'):
         parse(data, "s.json")
+
+
+def test_any_label_may_have_its_paragraph_on_the_next_line():
+    [story] = parse("Title\n\nThe Facts\n- a fact\n\nThe Spin\nPro side\nThis is good.\n"
+                    "Against side\nThis is bad.\n\nالرواية المؤيدة\nهذا جيد؟\n")
+    assert [(n.label, n.text) for n in story.narratives] == [
+        ("Pro side", "This is good."), ("Against side", "This is bad."),
+        ("الرواية المؤيدة", "هذا جيد؟")]
+
+
+def test_a_hard_wrapped_paragraph_is_not_taken_for_a_heading():
+    [story] = parse("Title\n\nThe Facts\n- a fact\n\nThe Spin\n\nNarrative A\n\n"
+                    "This may benefit both nations, but it is\nespecially a win for one.\n")
+    assert [n.label for n in story.narratives] == ["Narrative A"]
+    assert story.narratives[0].text.startswith("This may benefit")
+
+
+def test_a_short_last_line_stays_in_its_paragraph():
+    [story] = parse("Title\n\nThe Facts\n- a fact\n\nThe Spin\n\nNarrative A\n\n"
+                    "Quoted in full.\n— Wexmoor Gazette\n")
+    assert story.narratives[0].text == "Quoted in full.\n— Wexmoor Gazette"
