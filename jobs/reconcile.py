@@ -74,13 +74,16 @@ class Reconciler:
 
     def _unstarted(self, session: Session, slot: Slot, now: dt.datetime) -> str:
         closes = slot.at + self.window
+        has_stories = session.scalar(
+            select(Story.id).where(Story.date == slot.date).limit(1)) is not None
         if now > closes:
-            self._note("closed", slot.date, logging.WARNING,
-                       "edition %s was not sent and its catch-up window closed at %s; "
-                       "`newsletter send --date %s` sends it by hand",
-                       slot.date, self._local(closes), slot.date)
+            if has_stories:  # a day without stories was never due: nothing to say
+                self._note("closed", slot.date, logging.WARNING,
+                           "edition %s was not sent and its catch-up window closed at %s; "
+                           "`newsletter send --date %s` sends it by hand",
+                           slot.date, self._local(closes), slot.date)
             return "closed"
-        if session.scalar(select(Story.id).where(Story.date == slot.date).limit(1)) is None:
+        if not has_stories:
             self._note("no-stories", slot.date, logging.WARNING,
                        "no stories for %s yet: nothing sent; checking again until %s",
                        slot.date, self._local(closes))

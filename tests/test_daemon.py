@@ -316,3 +316,10 @@ def test_housekeeping_spares_a_returning_reader_who_just_signed_up_again(world, 
     with Session(world) as session:  # kept, as they were, until they follow the new link
         assert session.scalar(select(Subscriber.status)
                               .where(Subscriber.email_key == "back@example.com")) == "unsubscribed"
+
+
+def test_a_past_day_without_stories_is_not_reported_as_missed(world, caplog):
+    reconcile = Reconciler(make_settings(), world, threading.Event())
+    with time_machine.travel(ny(DAY, 12, 1), tick=False):  # a fresh install, after the window
+        assert reconcile() is None
+    assert "catch-up window closed" not in caplog.text
