@@ -146,13 +146,11 @@ def mark_unknown(engine: Engine, worker: str, delivery_ids: Sequence[int], why: 
             state=DeliveryState.UNKNOWN, lease_until=None, error=why, updated_at=utcnow()))
 
 
-def expire_leases(engine: Engine, edition_id: int | None = None) -> int:
+def expire_leases(engine: Engine) -> int:
     """Rows of senders that died mid-batch: their fate is unknowable, so `unknown`."""
     now = utcnow()
     query = update(Delivery).where(Delivery.state == DeliveryState.SENDING,
                                    Delivery.lease_until < now)
-    if edition_id is not None:
-        query = query.where(Delivery.edition_id == edition_id)
     with Session(engine) as session, session.begin():
         return session.execute(query.values(
             state=DeliveryState.UNKNOWN, updated_at=now,

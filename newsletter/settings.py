@@ -19,7 +19,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from newsletter.errors import ConfigError
 
 PREFIX = "NEWSLETTER_"
-TRANSPORTS = ("outbox", "smtp", "sendgrid", "mailgun", "postmark")
 # Values never echoed back in an error message.
 SECRET_FIELDS = {"smtp_password", "esp_api_key", "secret_key", "admin_password",
                  "mailgun_webhook_signing_key", "postmark_webhook_password"}
@@ -190,10 +189,8 @@ def load_settings(**overrides: object) -> Settings:
             name = _variable(e["loc"])
             message = e["msg"].removeprefix("Value error, ")
             if e["type"] == "extra_forbidden":
-                lines.append(f"{name.upper()}: unknown setting (in .env)")
+                lines.append(f"{name}: unknown setting (in .env)")
                 continue
             shown = "" if not e["loc"] or e["loc"][0] in SECRET_FIELDS else f" (got {e['input']!r})"
-            if not e["loc"]:
-                shown = ""
             lines.append(f"{name}: {message}{shown}")
         raise ConfigError("bad setting: " + "; ".join(lines)) from None

@@ -55,7 +55,7 @@ def read_stories(paths: Iterable[str | Path]) -> list[StoryData]:
         stories.extend(parse_file(str(path), data))
     if not stories:
         raise StoryFormatError(", ".join(map(str, paths)), None,
-                               "no story files found (.txt or .json)")
+                               "no story files found (.txt, .json or .story)")
     return stories
 
 
@@ -98,9 +98,3 @@ def load_day(session: Session, date: dt.date) -> list[StoryData]:
     """The stories of a day, in order."""
     rows = session.scalars(select(Story).where(Story.date == date).order_by(Story.position))
     return [StoryData.from_model(row) for row in rows]
-
-
-def days_with_stories(session: Session, limit: int = 30) -> list[tuple[dt.date, int]]:
-    rows = session.execute(select(Story.date, func.count()).group_by(Story.date)
-                           .order_by(Story.date.desc()).limit(limit))
-    return [(d, n) for d, n in rows]

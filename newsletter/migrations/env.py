@@ -1,5 +1,7 @@
-"""Alembic environment: runs on the connection handed over by newsletter.db.upgrade,
-or on sqlalchemy.url when called from the alembic command line."""
+"""Alembic environment: runs on the connection handed over by newsletter.db.upgrade, or,
+from the `alembic` command line (alembic.ini), on NEWSLETTER_DATABASE_URL or its default."""
+
+import os
 
 from alembic import context
 from sqlalchemy import create_engine
@@ -18,7 +20,8 @@ def run() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    engine = create_engine(os.environ.get("NEWSLETTER_DATABASE_URL",
+                                          config.get_main_option("sqlalchemy.url")))
     with engine.begin() as conn:
         context.configure(connection=conn, target_metadata=target_metadata,
                           render_as_batch=conn.dialect.name == "sqlite")

@@ -6,7 +6,6 @@ domain, a bad DKIM key) stops the command there with a ConfigError naming the va
 
 from __future__ import annotations
 
-from newsletter.errors import ConfigError
 from newsletter.settings import Settings
 from newsletter.transports.base import Transport
 from newsletter.transports.mailgun import MailgunTransport
@@ -22,12 +21,8 @@ TRANSPORTS: dict[str, type[Transport]] = {
 
 
 def get_transport(settings: Settings) -> Transport:
-    try:
-        cls = TRANSPORTS[settings.transport]
-    except KeyError:
-        raise ConfigError(f"NEWSLETTER_TRANSPORT: unknown transport {settings.transport!r}, "
-                          f"expected one of {', '.join(TRANSPORTS)}") from None
-    return cls(settings)
+    # NEWSLETTER_TRANSPORT was checked against these names when the settings were read.
+    return TRANSPORTS[settings.transport](settings)
 
 
 __all__ = ["TRANSPORTS", "Transport", "get_transport"]
