@@ -30,8 +30,8 @@ from jobs.housekeeping import housekeeping
 from jobs.reconcile import Reconciler
 from newsletter.errors import NewsletterError
 from newsletter.models import utcnow
+from newsletter.sender import check_can_send
 from newsletter.settings import Settings
-from newsletter.transports import get_transport
 
 log = logging.getLogger(__name__)
 STOP_POLL_SECONDS = 0.5
@@ -56,8 +56,7 @@ class SlotTrigger(BaseTrigger):
 class Daemon:
     def __init__(self, settings: Settings, engine: Engine, *, check_every: float = 300.0):
         # Bad settings stop the daemon at start-up, not at the first send hours later.
-        settings.require_secret()
-        get_transport(settings)
+        check_can_send(settings)
         self.settings, self.engine, self.check_every = settings, engine, check_every
         self.stop = threading.Event()
         self._wake = threading.Event()

@@ -90,6 +90,13 @@ class SendReport:
                 f"{c['unknown']} in {self.seconds:.1f}s")
 
 
+def check_can_send(settings: Settings,
+                   transport_factory: Callable[[Settings], Transport] = get_transport) -> None:
+    """Fail at start-up, not mid-run, on a missing secret key or transport option."""
+    Links(settings)
+    transport_factory(settings).close()
+
+
 class RateLimiter:
     """Token bucket shared by the workers of one run (NEWSLETTER_RATE_LIMIT, per second)."""
 
@@ -121,9 +128,8 @@ class SendRun:
         self.stop = stop or threading.Event()
         self.on_progress = on_progress or (lambda progress: None)
         self.transport_factory = transport_factory
-        # Fail now, before the edition is frozen, on a missing secret or transport option.
+        check_can_send(settings, transport_factory)  # before the edition is frozen
         self.links = Links(settings)
-        transport_factory(settings).close()
         self.errors: list[BaseException] = []
         self.lock = threading.Lock()
         self.call_failures = 0  # whole calls failed in a row, across workers

@@ -164,8 +164,8 @@ class Settings(BaseSettings):
 
     def require_secret(self) -> str:
         if not self.secret_key:
-            raise ConfigError("NEWSLETTER_SECRET_KEY is not set: it signs the unsubscribe and "
-                              "confirmation links, so mail cannot go out without it")
+            raise ConfigError("NEWSLETTER_SECRET_KEY is not set: it signs the unsubscribe, "
+                              "preference and confirmation links (and the web app's forms)")
         return self.secret_key
 
 

@@ -47,6 +47,11 @@ class AppContext:
     def sessions(self) -> sessionmaker[Session]:
         return session_factory(self.engine)
 
+    def override(self, **values: object) -> Settings:
+        """The settings with `values` in place, for the rest of the command (the demo)."""
+        self._settings = load_settings(**values)
+        return self._settings
+
     def day(self, date: dt.date | None) -> dt.date:
         return date or self.settings.today()
 

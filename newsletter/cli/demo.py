@@ -12,7 +12,6 @@ from newsletter.cli.sending import send_edition
 from newsletter.db import transaction
 from newsletter.edition import find_edition, rendered
 from newsletter.links import TEST_SUBSCRIBER_ID, Links
-from newsletter.settings import load_settings
 from newsletter.stories import import_stories, load_day, read_stories
 from subscribers import service
 
@@ -35,8 +34,8 @@ def demo(app: AppContext) -> None:
     subscribers, renders the edition, sends it to the file outbox, and prints where the
     emails and an HTML preview are. Safe to run again: nothing is sent twice.
     """
-    settings = load_settings(transport="outbox", secret_key=_secret(app))
-    app._settings = settings  # the demo always mails to files, whatever .env says
+    # The demo always mails to files, whatever .env says.
+    settings = app.override(transport="outbox", secret_key=_secret(app))
     day = settings.today()
     with transaction(app.sessions) as session:
         if not load_day(session, day):

@@ -15,7 +15,6 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from newsletter.db import make_engine, session_factory, upgrade
-from newsletter.errors import ConfigError
 from newsletter.links import BadToken, Links
 from newsletter.settings import Settings, load_settings
 from newsletter.templates import templates_dir
@@ -33,9 +32,7 @@ HOUR = 3600.0
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
-    if not settings.secret_key:
-        raise ConfigError("NEWSLETTER_SECRET_KEY is not set: the web app signs its links, "
-                          "forms and editor logins with it")
+    settings.require_secret()
     engine = make_engine(settings.database_url)
     upgrade(engine)
     links = Links(settings)
