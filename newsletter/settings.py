@@ -25,7 +25,9 @@ SECRET_FIELDS = {"smtp_password", "esp_api_key", "secret_key", "admin_password",
 
 
 def check_address(value: str) -> str:
-    """Syntax-check one address (no DNS) and return it normalised."""
+    """Syntax-check one address (no DNS) and return it normalised. No SMTPUTF8: an address
+    with non-ASCII before the @ cannot go into the headers our transports write, so it is
+    refused here rather than bounced later."""
     return validate_email(value.strip(), check_deliverability=False,
                           allow_smtputf8=False).normalized
 

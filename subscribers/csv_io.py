@@ -129,11 +129,14 @@ def safe_cell(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def iter_subscribers(session: Session, page: int = 1000) -> Iterator[Subscriber]:
-    """Every subscriber by id, one page at a time (keyset paging: flat memory)."""
+def iter_subscribers(session: Session, status: str | None = None,
+                     page: int = 1000) -> Iterator[Subscriber]:
+    """Every subscriber (with `status`) by id, one page at a time (keyset paging: flat
+    memory)."""
     last = 0
+    only = [Subscriber.status == status] if status else []
     while True:
-        rows = session.scalars(select(Subscriber).where(Subscriber.id > last)
+        rows = session.scalars(select(Subscriber).where(Subscriber.id > last, *only)
                                .order_by(Subscriber.id).limit(page)).all()
         if not rows:
             return

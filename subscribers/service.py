@@ -10,12 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from newsletter.errors import SubscriberError
 from newsletter.models import Subscriber, SubscriberStatus, SuppressionReason, utcnow
+from newsletter.settings import check_address
 from newsletter.suppression import leave, suppress, suppression
 
 __all__ = ["Address", "add", "clean_name", "confirm", "find", "leave", "parse_address",
@@ -36,10 +37,7 @@ def parse_address(raw: str) -> Address:
     if not value:
         raise SubscriberError("the email address is empty")
     try:
-        # No SMTPUTF8: an address with non-ASCII before the @ cannot be written into the
-        # headers our transports send, so it is refused here rather than bounced later.
-        email = validate_email(value, check_deliverability=False,
-                               allow_smtputf8=False).normalized
+        email = check_address(value)
     except EmailNotValidError as err:
         raise SubscriberError(f"{value!r} is not a valid email address: {err}") from None
     return Address(email, email.lower())

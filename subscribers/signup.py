@@ -27,7 +27,7 @@ CONFIRM_SLOTS = (*SLOTS, "confirm_url")
 CONFIRM_SUBJECT = "Please confirm your subscription to {list_name}"
 
 
-class RateLimiter:
+class RequestLimiter:
     """At most `limit` events per key within `window` seconds (sliding window).
 
     In memory, per process: with N gunicorn workers a client gets up to N x limit. That is

@@ -70,3 +70,11 @@ def test_not_utf8_csv_is_refused_whole(cli, tmp_path):
     result = cli("subscribers", "import", str(path))
     assert result.exit_code == 1 and "line 3: not UTF-8" in result.stderr
     assert "ok@example.com" not in cli("subscribers", "export").stdout
+
+
+def test_list_by_status(cli):
+    cli("subscribers", "add", "yes@example.com", "--confirmed")
+    cli("subscribers", "add", "maybe@example.com")
+    listed = cli("subscribers", "list", "--status", "pending")
+    assert listed.stdout == "maybe@example.com\tpending\t\n"
+    assert "1 confirmed, 1 pending" in listed.stderr

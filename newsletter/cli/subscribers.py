@@ -73,9 +73,8 @@ def export(app: AppContext, file: Path | None) -> None:
 def list_(app: AppContext, status: str | None) -> None:
     """One line per subscriber: address, status, name."""
     with app.sessions() as session:
-        for person in iter_subscribers(session):
-            if status is None or person.status == status:
-                click.echo(f"{person.email}\t{person.status}\t{person.name or ''}")
+        for person in iter_subscribers(session, status):
+            click.echo(f"{person.email}\t{person.status}\t{person.name or ''}")
         counts = session.execute(select(Subscriber.status, func.count())
                                  .group_by(Subscriber.status)).all()
     click.echo(", ".join(f"{n} {s}" for s, n in sorted(counts)) or "no subscribers", err=True)

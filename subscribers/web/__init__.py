@@ -19,7 +19,7 @@ from newsletter.links import BadToken, Links
 from newsletter.settings import Settings, load_settings
 from newsletter.templates import templates_dir
 from newsletter.transports import get_transport
-from subscribers.signup import Confirmations, RateLimiter
+from subscribers.signup import Confirmations, RequestLimiter
 from subscribers.web import admin, archive, manage, signup, webhooks
 from subscribers.web.state import WebState, close_db
 
@@ -44,8 +44,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["newsletter"] = WebState(
         settings=settings, sessions=session_factory(engine), links=links,
         confirmations=Confirmations(settings, links), transport=get_transport,
-        signups_per_client=RateLimiter(10, HOUR), mails_per_address=RateLimiter(3, 24 * HOUR),
-        logins_per_client=RateLimiter(10, HOUR / 4))
+        signups_per_client=RequestLimiter(10, HOUR), mails_per_address=RequestLimiter(3, 24 * HOUR),
+        logins_per_client=RequestLimiter(10, HOUR / 4))
     if settings.trusted_proxies:
         # Behind a reverse proxy the client's address is in X-Forwarded-For (rate limits).
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from newsletter.links import Links
 from newsletter.settings import Settings
 from newsletter.transports import Transport
-from subscribers.signup import Confirmations, RateLimiter
+from subscribers.signup import Confirmations, RequestLimiter
 
 
 @dataclass
@@ -22,9 +22,9 @@ class WebState:
     links: Links
     confirmations: Confirmations
     transport: Callable[[Settings], Transport]
-    signups_per_client: RateLimiter   # sign-up posts per client address
-    mails_per_address: RateLimiter    # confirmation emails per address (mail-bombing)
-    logins_per_client: RateLimiter    # admin password guesses
+    signups_per_client: RequestLimiter   # sign-up posts per client address
+    mails_per_address: RequestLimiter    # confirmation emails per address (mail-bombing)
+    logins_per_client: RequestLimiter    # admin password guesses
     # Archive pages of shrunk editions, rendered whole once per process (by edition id).
 
 
