@@ -2,7 +2,7 @@
 the same run.
 
     .venv/bin/python bench/bench_send.py smtp [SUBSCRIBERS=20000] [WORKERS=2]
-    .venv/bin/python bench/bench_send.py esp [SUBSCRIBERS=100000]
+    .venv/bin/python bench/bench_send.py esp [SUBSCRIBERS=100000] [WORKERS=1]
     .venv/bin/python bench/bench_send.py memory [SIZES=10000,100000]
 
 smtp:   our send rate vs one plain smtplib connection pushing the same pre-built message.
@@ -124,23 +124,24 @@ def bench_smtp(subscribers: int, workers: int) -> None:
     print(f"  ratio: {ours / base:.2f}x (target >= 1.5x)")
 
 
-def send_through_sendgrid(subscribers: int, naive: bool = False):
+def send_through_sendgrid(subscribers: int, naive: bool = False, workers: int = 1):
     """(seconds, peak MB, naive recipients/s or None) of one whole send to the stand-in."""
     sink, port = start_sink("sendgrid")
     try:
         env = world(subscribers, {"NEWSLETTER_TRANSPORT": "sendgrid",
                                   "NEWSLETTER_ESP_API_KEY": "bench-key",
                                   "NEWSLETTER_ESP_API_URL": f"http://127.0.0.1:{port}"})
-        seconds, rss, _ = newsletter(env, "send", "--date", DAY)
+        seconds, rss, _ = newsletter(env, "send", "--date", DAY, "--workers", str(workers))
         return seconds, rss, _naive_rate(port, one_message(env)) if naive else None
     finally:
         sink.kill()
 
 
-def bench_esp(subscribers: int) -> None:
-    seconds, rss, naive = send_through_sendgrid(subscribers, naive=True)
+def bench_esp(subscribers: int, workers: int) -> None:
+    seconds, rss, naive = send_through_sendgrid(subscribers, naive=True, workers=workers)
     print(f"esp (SendGrid stand-in), {subscribers:,} subscribers:")
-    print(f"  newsletter send (whole command): {seconds:.1f} s (target < 20 s), "
+    print(f"  newsletter send --workers {workers} (whole command): {seconds:.1f} s "
+          "(target < 20 s), "
           f"peak {rss:.0f} MB (target < 200 MB), {subscribers / seconds:,.0f} recipients/s")
     print(f"  baseline, one API call per recipient with the whole message: {naive:,.0f} "
           "recipients/s")
@@ -173,7 +174,8 @@ if __name__ == "__main__":
         bench_smtp(int(sys.argv[2]) if len(sys.argv) > 2 else 20000,
                    int(sys.argv[3]) if len(sys.argv) > 3 else 2)
     elif what == "esp":
-        bench_esp(int(sys.argv[2]) if len(sys.argv) > 2 else 100000)
+        bench_esp(int(sys.argv[2]) if len(sys.argv) > 2 else 100000,
+                  int(sys.argv[3]) if len(sys.argv) > 3 else 1)
     else:
         bench_memory([int(n) for n in (sys.argv[2] if len(sys.argv) > 2
                                        else "10000,100000").split(",")])

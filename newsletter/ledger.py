@@ -82,19 +82,32 @@ def record(engine: Engine, worker: str, results: Sequence[Result]) -> None:
         return
     now = utcnow()
     table = Delivery.__table__
-    # One executemany, not a statement per row. Only the claimant writes (a row someone
-    # else has reclaimed is not ours); `unknown` is accepted: a slow sender whose lease ran
-    # out still knows the truth.
-    write = (update(table).where(table.c.id == bindparam("_id"), table.c.claimed_by == worker,
-                                 or_(table.c.state == DeliveryState.SENDING.value,
-                                     table.c.state == DeliveryState.UNKNOWN.value))
-             .values({c: bindparam(c) for c in _ROW_COLUMNS}))
+    # Only the claimant writes (a row someone else has reclaimed is not ours); `unknown` is
+    # accepted: a slow sender whose lease ran out still knows the truth.
+    ours = (table.c.claimed_by == worker,
+            or_(table.c.state == DeliveryState.SENDING.value,
+                table.c.state == DeliveryState.UNKNOWN.value))
     with Session(engine) as session, session.begin():
+        retried = [r.recipient.delivery_id for r in results if r.transient and not r.ambiguous]
         attempts = dict(session.execute(
-            select(Delivery.id, Delivery.attempts)
-            .where(Delivery.id.in_([r.recipient.delivery_id for r in results]))).all())
-        session.connection().execute(write, [
-            _row(r, attempts.get(r.recipient.delivery_id, 1), now) for r in results])
+            select(Delivery.id, Delivery.attempts).where(Delivery.id.in_(retried))).all()
+        ) if retried else {}
+        # Rows with the same new values (an ESP call's: one state, one provider id) take
+        # one UPDATE ... WHERE id IN; the rest (SMTP's per-message ids) one executemany.
+        groups: dict[tuple, list[int]] = {}
+        for result in results:
+            row = _row(result, attempts.get(result.recipient.delivery_id, 1), now)
+            groups.setdefault(tuple(row[c] for c in _ROW_COLUMNS), []).append(row["_id"])
+        singles = [{"_id": ids[0], **dict(zip(_ROW_COLUMNS, values, strict=True))}
+                   for values, ids in groups.items() if len(ids) == 1]
+        for values, ids in groups.items():
+            if len(ids) > 1:
+                session.execute(update(table).where(table.c.id.in_(ids), *ours)
+                                .values(dict(zip(_ROW_COLUMNS, values, strict=True))))
+        if singles:
+            session.connection().execute(
+                update(table).where(table.c.id == bindparam("_id"), *ours)
+                .values({c: bindparam(c) for c in _ROW_COLUMNS}), singles)
         for result in results:
             if result.status in ("rejected", "invalid"):  # a hard bounce
                 leave_or_suppress(session, result.recipient.email.lower(),
