@@ -76,8 +76,12 @@ def _ec_key(public_key: str) -> ec.EllipticCurvePublicKey:
     return key
 
 
-def verify_mailgun(signing_key: str | None, payload: Mapping, now: float | None = None) -> None:
-    """Mailgun: HMAC-SHA256 of timestamp + token with the webhook signing key."""
+def verify_mailgun(signing_key: str | None, payload: Mapping, now: float | None = None,
+                   seen: dict[str, float] | None = None) -> None:
+    """Mailgun: HMAC-SHA256 of timestamp + token with the webhook signing key. The
+    signature does not cover the event, so a token is accepted once (`seen`: token ->
+    when, this process's memory) within the age limit: a captured post cannot be replayed
+    with other event data."""
     if not signing_key:
         raise NotConfigured("set NEWSLETTER_MAILGUN_WEBHOOK_SIGNING_KEY to accept Mailgun events")
     sig = payload.get("signature")
@@ -94,6 +98,17 @@ def verify_mailgun(signing_key: str | None, payload: Mapping, now: float | None 
         raise WebhookRefused("Mailgun timestamp is not a number") from None
     if not -300 <= age <= MAILGUN_MAX_AGE:
         raise WebhookRefused("Mailgun timestamp is too old or in the future")
+    if seen is not None:
+        _once(seen, sig["token"], now or time.time())
+
+
+def _once(seen: dict[str, float], token: str, now: float) -> None:
+    if token in seen:
+        raise WebhookRefused("this Mailgun token was already used (a replayed post)")
+    if len(seen) > 100_000:  # bound memory: tokens past the age limit are refused anyway
+        for old in [t for t, at in seen.items() if at < now - MAILGUN_MAX_AGE]:
+            del seen[old]
+    seen[token] = now
 
 
 def verify_postmark(username: str | None, password: str | None,

@@ -100,3 +100,14 @@ def test_mailgun_odd_bodies_get_a_clear_answer(client, settings):
     signed = {"signature": mailgun_signature("mg-key"), "event-data": event}
     assert client.post("/webhooks/mailgun", json=signed).status_code == 200
     assert state(settings) == (SubscriberStatus.BOUNCED, "bounced")
+
+
+def test_a_mailgun_post_cannot_be_replayed_with_other_event_data(client, settings):
+    signature = mailgun_signature("mg-key")
+    first = {"signature": signature,
+             "event-data": {"event": "delivered", "recipient": "reader@example.org"}}
+    assert client.post("/webhooks/mailgun", json=first).status_code == 200
+    replay = {"signature": signature,
+              "event-data": {"event": "complained", "recipient": "reader@example.org"}}
+    assert client.post("/webhooks/mailgun", json=replay).status_code == 401
+    assert state(settings) == (SubscriberStatus.CONFIRMED, None)

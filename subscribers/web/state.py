@@ -4,7 +4,7 @@ session per request, which the view commits (services never commit)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app, g
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,7 +25,7 @@ class WebState:
     signups_per_client: RequestLimiter   # sign-up posts per client address
     mails_per_address: RequestLimiter    # confirmation emails per address (mail-bombing)
     logins_per_client: RequestLimiter    # admin password guesses
-    # Archive pages of shrunk editions, rendered whole once per process (by edition id).
+    mailgun_tokens: dict[str, float] = field(default_factory=dict)  # replay guard
 
 
 def state() -> WebState:

@@ -32,7 +32,8 @@ def receive(esp: str) -> Response | tuple[Response, int]:
         elif esp == "mailgun":
             # Not configured answers 403 before the body is even read.
             payload = hooks.load_json(body) if s.mailgun_webhook_signing_key else {}
-            hooks.verify_mailgun(s.mailgun_webhook_signing_key, payload)
+            hooks.verify_mailgun(s.mailgun_webhook_signing_key, payload,
+                                 seen=state().mailgun_tokens)
             events = hooks.parse_mailgun(payload)
         elif esp == "postmark":
             hooks.verify_postmark(s.postmark_webhook_username, s.postmark_webhook_password,
