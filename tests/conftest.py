@@ -91,14 +91,19 @@ def sessions(engine):
     return session_factory(engine)
 
 
-@pytest.fixture
-def env(db_url, tmp_path, monkeypatch):
-    """Environment for a real run: own database, outbox and secret; no stray .env read."""
-    monkeypatch.chdir(tmp_path)
+def _forget_settings(monkeypatch) -> None:
+    """Unset every NEWSLETTER_* setting of the shell (the test harness's own switches stay)."""
     for key in list(os.environ):
         if key.startswith("NEWSLETTER_") and not key.startswith(("NEWSLETTER_REQUIRE_",
                                                                   "NEWSLETTER_TEST_POSTGRES")):
             monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def env(db_url, tmp_path, monkeypatch):
+    """Environment for a real run: own database, outbox and secret; no stray .env read."""
+    monkeypatch.chdir(tmp_path)
+    _forget_settings(monkeypatch)
     values = {
         "NEWSLETTER_DATABASE_URL": db_url,
         "NEWSLETTER_OUTBOX_DIR": str(tmp_path / "outbox"),
@@ -114,6 +119,19 @@ def env(db_url, tmp_path, monkeypatch):
 @pytest.fixture
 def settings(env):
     return load_settings()
+
+
+@pytest.fixture
+def make_settings(tmp_path, monkeypatch):
+    """make(**values) -> Settings from arguments only: no stray NEWSLETTER_* variable or
+    .env is read (for transport tests, which need no database)."""
+    monkeypatch.chdir(tmp_path)
+    _forget_settings(monkeypatch)
+
+    def make(**overrides: object):
+        return load_settings(**{"outbox_dir": tmp_path / "outbox", **overrides})
+
+    return make
 
 
 @pytest.fixture

@@ -20,16 +20,10 @@ from tests.test_transports import (
     ESP,
     esp_settings,
     recipient,
-    settings_factory,
 )
 
 CLASSES = {"sendgrid": SendGridTransport, "mailgun": MailgunTransport,
            "postmark": PostmarkTransport}
-
-
-@pytest.fixture
-def make_settings(tmp_path, monkeypatch):
-    return settings_factory(tmp_path, monkeypatch)
 
 
 @pytest.fixture

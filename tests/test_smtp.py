@@ -22,7 +22,6 @@ from tests.test_transports import (
     canonical,
     parse_mime,
     recipient,
-    settings_factory,
 )
 
 
@@ -46,11 +45,6 @@ def authenticator(server, session, envelope, mechanism, auth_data):
     ok = isinstance(auth_data, LoginPassword) and \
         (auth_data.login, auth_data.password) == (b"spin", b"s3cret")
     return AuthResult(success=ok, handled=False)
-
-
-@pytest.fixture
-def make_settings(tmp_path, monkeypatch):
-    return settings_factory(tmp_path, monkeypatch)
 
 
 @pytest.fixture(params=[False, True], ids=["lockstep", "pipelining"])

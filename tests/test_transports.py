@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import email
 import json
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from werkzeug import Request, Response
 
 from newsletter.errors import ConfigError
 from newsletter.message import Envelope, Recipient
-from newsletter.settings import Settings, load_settings
+from newsletter.settings import Settings
 from newsletter.slots import SlottedText
 from newsletter.transports import TRANSPORTS, Transport, get_transport
 from tests.smtp_sink import SmtpFake, start_smtp
@@ -140,24 +139,6 @@ ESP = {  # name: (path, answer, copies)
 
 
 # --- fixtures ----------------------------------------------------------------------------
-
-def settings_factory(tmp_path, monkeypatch) -> Callable[..., Settings]:
-    """Settings from arguments only: no stray NEWSLETTER_* variable or .env is read."""
-    monkeypatch.chdir(tmp_path)
-    for key in list(os.environ):
-        if key.startswith("NEWSLETTER_"):
-            monkeypatch.delenv(key)
-
-    def make(**overrides: object) -> Settings:
-        return load_settings(**{"outbox_dir": tmp_path / "outbox", **overrides})
-
-    return make
-
-
-@pytest.fixture
-def make_settings(tmp_path, monkeypatch) -> Callable[..., Settings]:
-    return settings_factory(tmp_path, monkeypatch)
-
 
 def esp_settings(make_settings, httpserver, name: str, **overrides: object) -> Settings:
     return make_settings(transport=name, esp_api_key="key-123",
