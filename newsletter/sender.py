@@ -247,8 +247,9 @@ class SendRun:
             ledger.mark_unknown(self.engine, worker, maybe, str(err))
             ledger.release(self.engine, worker, list(untouched))
             log.error("%s; %d deliveries marked unknown", err, len(maybe))
-            return
-        ledger.release(self.engine, worker, rest, retry_in=CALL_RETRY_SECONDS, why=str(err))
+        else:
+            ledger.release(self.engine, worker, rest, retry_in=CALL_RETRY_SECONDS,
+                           why=str(err))
         with self.lock:
             self.call_failures += 1
             failures = self.call_failures
@@ -257,7 +258,8 @@ class SendRun:
         if failures >= MAX_CALL_FAILURES:
             raise SendError(f"stopped after {failures} failed calls in a row; nothing was "
                             f"lost, `newsletter send` resumes. Last: {err}") from None
-        log.warning("%s; %d deliveries back to pending", err, len(rest))
+        if not err.ambiguous:
+            log.warning("%s; %d deliveries back to pending", err, len(rest))
 
     def _wait_for_retries(self, edition_id: int) -> bool:
         """True if pending retries remain (after waiting until one is due)."""

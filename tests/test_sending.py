@@ -315,3 +315,17 @@ def test_rate_limit_refunds_what_a_claim_did_not_use():
     start = time.monotonic()
     limiter.acquire(1, stop)
     assert time.monotonic() - start < 1.0
+
+
+def test_an_unreadable_success_parks_the_batch_and_stops(cli, day, httpserver, monkeypatch):
+    monkeypatch.setenv("NEWSLETTER_TRANSPORT", "postmark")
+    monkeypatch.setenv("NEWSLETTER_ESP_API_KEY", "test-key")
+    monkeypatch.setenv("NEWSLETTER_ESP_API_URL", httpserver.url_for("/").rstrip("/"))
+    people(cli, "a@example.com", "b@example.com")
+    httpserver.expect_request("/email/batch").respond_with_data("<html>proxy page</html>")
+    result = cli("send", "--date", DAY)
+    assert result.exit_code == 1
+    assert "postmark answered HTTP 200 but not with JSON" in result.stderr
+    counts = status(cli)
+    assert (counts["unknown"], counts["pending"], counts["sent"]) == (2, 0, 0)
+    assert len(httpserver.log) == 1  # never resent

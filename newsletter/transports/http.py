@@ -29,6 +29,7 @@ from newsletter.settings import Settings
 from newsletter.slots import SlottedText, html_values
 from newsletter.transports.base import Transport, unique_runs
 
+SHOWN, KEPT = 500, 2000  # characters of a provider's answer: in the message, on the error
 
 def api_base(public_url: str, override: str | None) -> str:
     """NEWSLETTER_ESP_API_URL replaces scheme, host and port; the provider's paths stay."""
@@ -123,7 +124,7 @@ class HttpTransport(Transport):
                         ambiguous=True) from None
                 problem, wait = f"cannot connect to {url}: {err}", self._backoff(attempt)
             else:
-                status, body = response.status_code, response.text[:2000]
+                status, body = response.status_code, response.text[:KEPT]
                 if 200 <= status < 300:
                     return response
                 if status in (401, 403):
@@ -171,10 +172,14 @@ class HttpTransport(Transport):
         try:
             return response.json()
         except ValueError:
-            raise TransportError(f"{self.name} answered HTTP {response.status_code} with "
-                                 f"something that is not JSON: {response.text[:500]}",
-                                 status=response.status_code, body=response.text[:2000]
-                                 ) from None
+            raise self.unexpected(response, "not with JSON") from None
+
+    def unexpected(self, response: requests.Response, what: str) -> TransportError:
+        """A success we cannot read: the provider may well have taken the messages, so it
+        is ambiguous (never resent silently), and the run stops (it is not transient)."""
+        return TransportError(f"{self.name} answered HTTP {response.status_code} but {what}: "
+                              f"{response.text[:SHOWN]}", status=response.status_code,
+                              body=response.text[:KEPT], ambiguous=True)
 
 
 def _never_sent(err: requests.RequestException) -> bool:

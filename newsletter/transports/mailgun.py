@@ -17,7 +17,7 @@ from newsletter.errors import ConfigError, TransportError
 from newsletter.message import Envelope, Recipient, Result
 from newsletter.mime import encode_address, mailbox, one_line
 from newsletter.settings import Settings
-from newsletter.transports.http import HttpTransport, Tags
+from newsletter.transports.http import KEPT, HttpTransport, Tags
 
 
 class MailgunTransport(HttpTransport):
@@ -58,9 +58,8 @@ class MailgunTransport(HttpTransport):
         if "Mailgun Magnificent API" in response.text:
             raise TransportError(f"mailgun: {response.url} is not the messages API: check "
                                  "NEWSLETTER_MAILGUN_DOMAIN and NEWSLETTER_ESP_API_URL",
-                                 status=response.status_code, body=response.text[:2000])
+                                 status=response.status_code, body=response.text[:KEPT])
         answer = self.json_body(response)
         if not isinstance(answer, dict) or not isinstance(answer.get("id"), str):
-            raise TransportError(f"mailgun: unexpected answer: {response.text[:500]}",
-                                 status=response.status_code, body=response.text[:2000])
+            raise self.unexpected(response, "without a message id")
         return [Result(r, "queued", provider_id=answer["id"]) for r in recipients]

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from newsletter.errors import TransportError
 from newsletter.message import Envelope, Recipient, Result
 from newsletter.mime import mailbox, one_line
 from newsletter.transports.http import HttpTransport
@@ -58,9 +57,7 @@ class PostmarkTransport(HttpTransport):
         answers = self.json_body(response)
         if not isinstance(answers, list) or len(answers) != len(recipients) \
                 or not all(isinstance(a, dict) for a in answers):
-            raise TransportError(f"postmark: expected one answer per message, got "
-                                 f"{response.text[:500]}", status=response.status_code,
-                                 body=response.text[:2000])
+            raise self.unexpected(response, "not with one answer per message")
         return [_result(r, a) for r, a in zip(recipients, answers, strict=True)]
 
 
