@@ -59,7 +59,7 @@ def wait_for(predicate, seconds: float) -> None:
 
 def test_sigkill_mid_send_then_resume(world):
     env, sink = world
-    sink.delay = 0.01  # slow enough to be caught mid-batch
+    sink.delay = 0.02  # slow enough to be caught mid-batch (the 4th batch: copies 31-40)
     sender = newsletter(env, "send", "--date", DAY)
     try:
         wait_for(lambda: len(sink.messages) >= 35, 60)
