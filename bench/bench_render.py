@@ -10,13 +10,11 @@ with premailer's defaults, and `EmailMessage.as_bytes()`. Both are timed in this
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import statistics
 import time
 from collections.abc import Callable
 from email.message import EmailMessage
-from pathlib import Path
 
 from mjml import mjml2html
 from premailer import transform
@@ -24,21 +22,9 @@ from premailer import transform
 from newsletter.rendering import render_edition
 from newsletter.rendering_email import environment
 from newsletter.settings import load_settings
-from newsletter.stories import read_stories
-from newsletter.storydata import NarrativeData, SourceData, StoryData
+from tests.editions import ordinary_day  # the editable install puts the checkout on the path
 
-SEED = Path(__file__).parent.parent / "newsletter" / "samples" / "000_76b365919c3e08c6.txt"
 DAY = dt.date(2026, 11, 25)
-
-
-def eight_stories() -> list[StoryData]:
-    seed = read_stories([SEED])[0]
-    sources = tuple(SourceData(f"https://news.example.com/2026/11/25/report-{i}",
-                               f"Example News — report {i}") for i in range(3))
-    return [dataclasses.replace(seed, title=f"{seed.title} ({i})", sources=sources,
-                                narratives=tuple(NarrativeData(n.label, f"({i}) {n.text}")
-                                                 for n in seed.narratives))
-            for i in range(8)]
 
 
 def recipient(i: int) -> dict[str, str]:
@@ -52,7 +38,7 @@ def recipient(i: int) -> dict[str, str]:
 def tutorial_copy(stories, settings, values: dict[str, str]) -> bytes:
     """What a tutorial does for each recipient: render everything, inline, build MIME."""
     env = environment()
-    context = {"title": "t", "stories": stories, "preheader": "p", "date_long": "d",
+    context = {"title": "t", "stories": stories, "preheader": "p", "date_long": "d", "web": False,
                "full_count": len(stories), "list_name": settings.list_name,
                "postal_address": settings.postal_address, "base_url": settings.base_url,
                **values}
@@ -78,7 +64,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--recipients", type=int, default=20)
     args = parser.parse_args()
-    stories, settings = eight_stories(), load_settings(postal_address="1 Test Street")
+    stories, settings = ordinary_day(), load_settings(postal_address="1 Test Street")
     edition = render_edition(stories, date=DAY, settings=settings)
     people = [recipient(i) for i in range(args.recipients)]
 

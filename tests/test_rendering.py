@@ -17,7 +17,8 @@ from newsletter.settings import load_settings
 from newsletter.size_budget import measuring_values
 from newsletter.stories import read_stories
 from newsletter.storydata import NarrativeData, SourceData, StoryData
-from tests.conftest import SAMPLES, SEED
+from tests.conftest import SAMPLES
+from tests.editions import ordinary_day
 
 DAY = dt.date(2026, 11, 25)
 TRAPS = ("<b>bold</b> & &amp; <script>alert(1)</script> {{ 7 * 7 }} {% if x %}y{% endif %} "
@@ -62,14 +63,7 @@ def samples():
 
 @pytest.fixture(scope="module")
 def ordinary():
-    """An ordinary day: eight stories like the seed (four narratives), three sources each."""
-    seed = read_stories([SEED])[0]
-    sources = tuple(SourceData(f"https://news.example.com/2026/11/25/story-{i}-report",
-                               f"Example News — report {i}") for i in range(3))
-    return [dataclasses.replace(seed, title=f"{seed.title} ({i})", sources=sources,
-                                narratives=tuple(NarrativeData(n.label, f"({i}) {n.text}")
-                                                 for n in seed.narratives))
-            for i in range(8)]
+    return ordinary_day()
 
 
 def values(email: str = "o'brien&co@example.org") -> dict[str, str]:
