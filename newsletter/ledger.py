@@ -12,6 +12,7 @@ none is ever held across network I/O.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from sqlalchemy import Engine, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from newsletter.edition import audience
+from newsletter.leases import clock, lapsed
 from newsletter.message import Result
 from newsletter.models import (
     Delivery,
@@ -29,6 +31,7 @@ from newsletter.models import (
 )
 from newsletter.suppression import leave_or_suppress
 
+log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 RETRY_BASE_SECONDS = 2.0
 RETRY_CAP_SECONDS = 60.0
@@ -56,7 +59,7 @@ def claim(engine: Engine, edition_id: int, date: dt.date, worker: str, limit: in
         taken = session.execute(
             update(Delivery).where(Delivery.id.in_(due.scalar_subquery()))
             .values(state=DeliveryState.SENDING, claimed_by=worker, attempts=Delivery.attempts + 1,
-                    lease_until=now + dt.timedelta(seconds=lease_seconds), updated_at=now)
+                    lease_until=clock(engine, lease_seconds), updated_at=now)
             .returning(Delivery.id, Delivery.subscriber_id)
             .execution_options(synchronize_session=False)).all()
         if not taken:
@@ -100,14 +103,20 @@ def record(engine: Engine, worker: str, results: Sequence[Result]) -> None:
             groups.setdefault(tuple(row[c] for c in _ROW_COLUMNS), []).append(row["_id"])
         singles = [{"_id": ids[0], **dict(zip(_ROW_COLUMNS, values, strict=True))}
                    for values, ids in groups.items() if len(ids) == 1]
+        written = 0
         for values, ids in groups.items():
             if len(ids) > 1:
-                session.execute(update(table).where(table.c.id.in_(ids), *ours)
-                                .values(dict(zip(_ROW_COLUMNS, values, strict=True))))
+                written += session.execute(update(table).where(table.c.id.in_(ids), *ours)
+                                           .values(dict(zip(_ROW_COLUMNS, values, strict=True))
+                                                   )).rowcount
         if singles:
-            session.connection().execute(
+            written += session.connection().execute(
                 update(table).where(table.c.id == bindparam("_id"), *ours)
-                .values({c: bindparam(c) for c in _ROW_COLUMNS}), singles)
+                .values({c: bindparam(c) for c in _ROW_COLUMNS}), singles).rowcount
+        if written < len(results):
+            log.warning("%d of %d results not recorded: another sender holds those rows now "
+                        "(this sender's lease ran out and they were claimed again)",
+                        len(results) - written, len(results))
         for result in results:
             if result.status in ("rejected", "invalid"):  # a hard bounce
                 leave_or_suppress(session, result.recipient.email.lower(),
@@ -160,15 +169,13 @@ def mark_unknown(engine: Engine, worker: str, delivery_ids: Sequence[int], why: 
 
 
 def expire_leases(engine: Engine) -> int:
-    """Rows of senders that died mid-batch: their fate is unknowable, so `unknown`."""
-    now = utcnow()
-    query = update(Delivery).where(Delivery.state == DeliveryState.SENDING,
-                                   Delivery.lease_until < now)
+    """Rows of senders that died mid-batch: their fate is unknowable, so `unknown`. Only
+    leased rows are read, through their partial index, on the database's clock."""
     with Session(engine) as session, session.begin():
-        return session.execute(query.values(
-            state=DeliveryState.UNKNOWN, updated_at=now,
+        return session.execute(update(Delivery).where(*lapsed(engine)).values(
+            state=DeliveryState.UNKNOWN, updated_at=utcnow(),
             error="the sender stopped mid-batch (lease expired): it may or may not have "
-                  "gone out")).rowcount
+                  "gone out").execution_options(synchronize_session=False)).rowcount
 
 
 def requeue_unknown(engine: Engine, edition_id: int) -> int:

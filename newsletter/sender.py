@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from newsletter import ledger
 from newsletter.edition import freeze_edition, mark_complete, rendered
 from newsletter.errors import SendError, TransportError
+from newsletter.leases import Heartbeat
 from newsletter.links import Links
 from newsletter.message import Envelope, Recipient, Result
 from newsletter.models import utcnow
@@ -189,7 +190,8 @@ class SendRun:
     def _work(self, edition_id: int, date, envelope: Envelope, limiter: RateLimiter,
               progress: Progress) -> None:
         worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        with self.transport_factory(self.settings) as transport:
+        with (self.transport_factory(self.settings) as transport,
+              Heartbeat(self.engine, worker, self.settings.lease_seconds)):
             size = self._batch_size(transport)
             while not self.stop.is_set():
                 # Wait for the rate limit before claiming, not after: a claim's lease must
