@@ -8,6 +8,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,6 +19,7 @@ from newsletter.errors import ConfigError, NewsletterError
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any fixed number: PostgreSQL advisory lock serialising concurrent upgrades.
 _UPGRADE_LOCK = 7_302_114
+READ_ONLY = "newsletter_read_only"  # execution option: see reader()
 
 
 def make_engine(url: str) -> Engine:
@@ -45,9 +48,18 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    # Readers (reader() below) begin a plain deferred transaction: a snapshot under WAL that
+    # takes no write lock, so `status` or an archive page answers while a `send` writes.
     @event.listens_for(engine, "begin")
     def _begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY)
+                             else "BEGIN IMMEDIATE")
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine (and pool) for read-only work: on SQLite its transactions take no
+    write lock. Never write through it: a write there could fail at once under load."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def alembic_config() -> Config:
@@ -57,8 +69,11 @@ def alembic_config() -> Config:
 
 
 def upgrade(engine: Engine) -> None:
-    """Create or upgrade the schema to the newest revision; safe with several processes."""
+    """Create or upgrade the schema to the newest revision; safe with several processes.
+    An up-to-date schema is seen by a read, so a read-only command takes no write lock."""
     try:
+        if _up_to_date(engine):
+            return
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _UPGRADE_LOCK})
@@ -68,6 +83,12 @@ def upgrade(engine: Engine) -> None:
     except OperationalError as err:
         raise NewsletterError(f"cannot open the database {engine.url!r}: "
                               f"{str(err.orig).strip()}") from None
+
+
+def _up_to_date(engine: Engine) -> bool:
+    with reader(engine).connect() as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    return current == set(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     size_budget_kb: int = Field(100, ge=10)
     catchup_hours: float = Field(6.0, ge=0, le=23)
     lease_seconds: int = Field(300, ge=1)
+    send_workers: int = Field(1, ge=1, le=64)  # the daemon's parallel senders
+    keep_days: int = Field(90, ge=1)  # per-recipient rows kept this long (newsletter.prune)
     admin_password: str | None = None
     trusted_proxies: int = Field(0, ge=0, le=5)  # reverse proxies setting X-Forwarded-For
 

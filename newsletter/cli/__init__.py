@@ -18,7 +18,7 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.db import make_engine, session_factory, upgrade
+from newsletter.db import make_engine, reader, session_factory, upgrade
 from newsletter.errors import NewsletterError
 from newsletter.settings import Settings, load_settings
 
@@ -46,6 +46,11 @@ class AppContext:
     @functools.cached_property
     def sessions(self) -> sessionmaker[Session]:
         return session_factory(self.engine)
+
+    @functools.cached_property
+    def read_sessions(self) -> sessionmaker[Session]:
+        """Sessions for commands that only read: no write lock on SQLite (newsletter.db)."""
+        return session_factory(reader(self.engine))
 
     def override(self, **values: object) -> Settings:
         """The settings with `values` in place, for the rest of the command (the demo)."""
@@ -127,6 +132,7 @@ def main() -> None:
 # Command modules register themselves on `cli`; imported last so they can import from here.
 from newsletter.cli import (  # noqa: E402, F401
     demo,
+    prune,
     rendering,
     schedule,
     sending,

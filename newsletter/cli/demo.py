@@ -69,7 +69,7 @@ def _secret(app: AppContext) -> str:
 
 
 def _write_preview(app: AppContext, day) -> Path:
-    with app.sessions() as session:
+    with app.read_sessions() as session:
         content = rendered(find_edition(session, day))
     values = Links(app.settings).values(TEST_SUBSCRIBER_ID, "reader@example.com", day)
     folder = Path("preview")

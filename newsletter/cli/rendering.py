@@ -25,7 +25,7 @@ from newsletter.stories import require_day
 def render(app: AppContext, date: dt.date | None, out: Path, screenshots: bool) -> None:
     """Render the day's edition to OUT/edition.html and OUT/edition.txt."""
     day = app.day(date)
-    with app.sessions() as session:
+    with app.read_sessions() as session:
         stories = require_day(session, day)
     edition = render_edition(stories, date=day, settings=app.settings)
     html, text = edition.personalise(slot_values(app.settings.base_url, day))

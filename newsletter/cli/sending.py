@@ -17,6 +17,7 @@ from newsletter import ledger
 from newsletter.cli import DATE, AppContext, cli, on_signals, pass_app
 from newsletter.edition import find_edition
 from newsletter.models import Run
+from newsletter.prune import edition_counts
 from newsletter.runs import last_runs
 from newsletter.sender import Progress as SendProgress
 from newsletter.sender import SendReport, SendRun
@@ -85,12 +86,15 @@ def send(app: AppContext, date: dt.date | None, workers: int, resend_unknown: bo
 @click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
 @pass_app
 def status(app: AppContext, date: dt.date | None, as_json: bool) -> None:
-    """Delivery counts by state for a day's edition, and the daemon's last and next runs."""
+    """Delivery counts by state for a day's edition, and the daemon's last and next runs.
+
+    Rows of a sender whose lease ran out show as unknown; a pruned edition answers with
+    the counts kept when its rows were deleted.
+    """
     day = app.day(date)
-    ledger.expire_leases(app.engine)
-    with app.sessions() as session:
+    with app.read_sessions() as session:  # reads only: answers while a send is writing
         edition = find_edition(session, day)
-        counts = ledger.counts(session, edition.id) if edition else {
+        counts = edition_counts(session, edition) if edition else {
             s: 0 for s in ledger.STATES}
         runs = last_runs(session)
     info = {"date": day.isoformat(), "edition": edition.status.value if edition else None,

@@ -46,7 +46,7 @@ def import_(app: AppContext, paths: tuple[str, ...], date: dt.date | None) -> No
 def list_(app: AppContext, date: dt.date | None, full: bool) -> None:
     """The stories of a day, in order."""
     day = app.day(date)
-    with app.sessions() as session:
+    with app.read_sessions() as session:
         day_stories = load_day(session, day)
     if not day_stories:
         click.echo(f"no stories for {day}")

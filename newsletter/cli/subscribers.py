@@ -55,7 +55,7 @@ def import_(app: AppContext, file: Path, confirmed: bool) -> None:
 @pass_app
 def export(app: AppContext, file: Path | None) -> None:
     """Write every subscriber with status as CSV (to FILE, or standard output)."""
-    with app.sessions() as session:
+    with app.read_sessions() as session:
         if file is None:
             export_csv(session, sys.stdout)
             return
@@ -72,7 +72,7 @@ def export(app: AppContext, file: Path | None) -> None:
 @pass_app
 def list_(app: AppContext, status: str | None) -> None:
     """One line per subscriber: address, status, name."""
-    with app.sessions() as session:
+    with app.read_sessions() as session:
         for person in iter_subscribers(session, status):
             click.echo(f"{person.email}\t{person.status}\t{person.name or ''}")
         counts = session.execute(select(Subscriber.status, func.count())

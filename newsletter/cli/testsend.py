@@ -19,8 +19,7 @@ from newsletter.errors import NewsletterError
 def test_send(app: AppContext, date: dt.date | None, addresses: tuple[str, ...]) -> None:
     """Send the day's edition, subject prefixed "[TEST] ", recording nothing."""
     day = app.day(date)
-    with app.sessions() as session:
-        results = testsend.test_send(session, app.settings, day, addresses)
+    results = testsend.test_send(app.read_sessions, app.settings, day, addresses)
     click.echo(f"test send of the {day.isoformat()} edition through "
                f"{app.settings.transport}:")
     for result in results:

@@ -14,7 +14,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from newsletter.db import make_engine, session_factory, upgrade
+from newsletter.db import make_engine, reader, session_factory, upgrade
 from newsletter.links import BadToken, Links
 from newsletter.settings import Settings, load_settings
 from newsletter.templates import templates_dir
@@ -42,7 +42,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=settings.base_url.startswith(
             "https://"))
     app.extensions["newsletter"] = WebState(
-        settings=settings, sessions=session_factory(engine), links=links,
+        settings=settings, sessions=session_factory(engine),
+        read_sessions=session_factory(reader(engine)), links=links,
         confirmations=Confirmations(settings, links), transport=get_transport,
         signups_per_client=RequestLimiter(10, HOUR), mails_per_address=RequestLimiter(3, 24 * HOUR),
         logins_per_client=RequestLimiter(10, HOUR / 4))

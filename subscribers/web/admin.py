@@ -16,13 +16,13 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from newsletter.errors import NewsletterError
-from newsletter.ledger import counts
 from newsletter.links import slot_values
 from newsletter.models import Edition
+from newsletter.prune import edition_counts
 from newsletter.rendering import render_edition
 from newsletter.size_budget import KB
 from newsletter.stories import load_day
-from subscribers.web.state import db, state
+from subscribers.web.state import read_db, state
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 GMAIL_CLIP = 102 * KB  # Gmail hides everything past ~102 KB of HTML, footer included
@@ -68,7 +68,7 @@ def logout() -> Response:
 def index() -> str:
     settings = state().settings
     day = _day(request.args.get("date"))
-    stories = load_day(db(), day)
+    stories = load_day(read_db(), day)
     edition = render_edition(stories, date=day, settings=settings) if stories else None
     html = edition.personalise(slot_values(state().settings.base_url, day))[0] if edition else None
     return render_template(
@@ -85,7 +85,7 @@ def test_send() -> Response:
     day = _day(request.form.get("date"))
     addresses = [a for a in re.split(r"[\s,;]+", request.form.get("to", "")) if a]
     try:
-        results = send(db(), state().settings, day, addresses)
+        results = send(state().read_sessions, state().settings, day, addresses)
     except NewsletterError as err:
         flash(f"Test send failed: {err}", "error")
     else:
@@ -97,8 +97,8 @@ def test_send() -> Response:
 
 
 def _recent(limit: int = 10) -> list[tuple[Edition, dict[str, int]]]:
-    editions = db().scalars(select(Edition).order_by(Edition.date.desc()).limit(limit))
-    return [(edition, counts(db(), edition.id)) for edition in editions]
+    editions = read_db().scalars(select(Edition).order_by(Edition.date.desc()).limit(limit))
+    return [(edition, edition_counts(read_db(), edition)) for edition in editions]
 
 
 def _day(value: str | None) -> dt.date:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from newsletter.edition import web_page
 from newsletter.links import slot_values
 from newsletter.models import Edition
-from subscribers.web.state import db, state
+from subscribers.web.state import read_db, state
 
 bp = Blueprint("archive", __name__)
 PUBLIC = "public, max-age=300"  # the same for everyone: caches may keep it a while
@@ -22,7 +22,7 @@ PUBLIC = "public, max-age=300"  # the same for everyone: caches may keep it a wh
 
 @bp.get("/archive")
 def index() -> Response:
-    editions = db().execute(select(Edition.date, Edition.subject)
+    editions = read_db().execute(select(Edition.date, Edition.subject)
                             .order_by(Edition.date.desc()).limit(1000)).all()
     response = Response(render_template("archive.html", editions=editions))
     response.headers["Cache-Control"] = PUBLIC
@@ -35,7 +35,7 @@ def edition(date: str) -> Response:
         day = dt.date.fromisoformat(date)
     except ValueError:
         abort(404)
-    row = db().scalar(select(Edition).where(Edition.date == day))
+    row = read_db().scalar(select(Edition).where(Edition.date == day))
     if row is None:
         abort(404, f"There is no edition for {date}.")
     html = web_page(row).fill_html(
