@@ -26,6 +26,9 @@ from pathlib import Path
 
 import requests
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from databases import fresh_url  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 DAY = "2026-11-25"
 
@@ -70,8 +73,7 @@ def world(subscribers: int, extra: dict) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="bench-send-"))
     env = {**os.environ, "NEWSLETTER_SECRET_KEY": "bench", "NEWSLETTER_BASE_URL":
            "https://news.example.org", "NEWSLETTER_OUTBOX_DIR": str(folder / "outbox"),
-           "NEWSLETTER_DATABASE_URL": os.environ.get("BENCH_DATABASE_URL",
-                                                     f"sqlite:///{folder / 'bench.db'}"),
+           "NEWSLETTER_DATABASE_URL": fresh_url(folder),
            **extra}
     csv = folder / "people.csv"
     with csv.open("w") as out:

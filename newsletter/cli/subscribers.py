@@ -12,7 +12,8 @@ from newsletter.cli import AppContext, cli, pass_app
 from newsletter.db import transaction
 from newsletter.models import Subscriber, SubscriberStatus
 from subscribers import service
-from subscribers.csv_io import decode_csv, export_csv, import_csv, iter_subscribers
+from subscribers.csv_io import decode_csv, export_csv, iter_subscribers
+from subscribers.importing import import_csv
 
 
 @cli.group()
