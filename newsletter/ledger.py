@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from newsletter.db import among
 from newsletter.edition import audience
 from newsletter.leases import clock, lapsed
 from newsletter.message import Result
@@ -67,7 +68,8 @@ def claim(engine: Engine, edition_id: int, date: dt.date, worker: str, limit: in
         by_subscriber = {sub: delivery for delivery, sub in taken}
         people = session.execute(
             select(Subscriber.id, Subscriber.email, Subscriber.name)
-            .where(Subscriber.id.in_(by_subscriber), audience(date))).all()
+            .where(among(Subscriber.id, by_subscriber, engine.dialect.name),
+                   audience(date))).all()
         still = {p.id for p in people}
         gone = [d for s, d in by_subscriber.items() if s not in still]
         if gone:
@@ -90,6 +92,7 @@ def record(engine: Engine, worker: str, results: Sequence[Result]) -> None:
     ours = (table.c.claimed_by == worker,
             or_(table.c.state == DeliveryState.SENDING.value,
                 table.c.state == DeliveryState.UNKNOWN.value))
+    dialect = engine.dialect.name
     with Session(engine) as session, session.begin():
         retried = [r.recipient.delivery_id for r in results if r.transient and not r.ambiguous]
         attempts = dict(session.execute(
@@ -106,7 +109,8 @@ def record(engine: Engine, worker: str, results: Sequence[Result]) -> None:
         written = 0
         for values, ids in groups.items():
             if len(ids) > 1:
-                written += session.execute(update(table).where(table.c.id.in_(ids), *ours)
+                written += session.execute(update(table).where(among(table.c.id, ids, dialect),
+                                                               *ours)
                                            .values(dict(zip(_ROW_COLUMNS, values, strict=True))
                                                    )).rowcount
         if singles:
