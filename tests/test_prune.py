@@ -1,17 +1,15 @@
-"""`newsletter prune`: old editions keep their counts, not a row per recipient, and the
-daemon prunes once a day (SQLite and PostgreSQL)."""
+"""`newsletter prune`: old editions keep their counts, not a row per recipient (SQLite and
+PostgreSQL). The daemon's daily prune: tests/test_daemon_volume.py."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from jobs.daemon import Daemon
 from newsletter.models import Delivery, Edition
 from newsletter.prune import prune
 from newsletter.settings import load_settings
@@ -68,13 +66,3 @@ def test_prune_deletes_in_small_batches(sent):
 def test_keep_days_defaults_to_the_setting(cli, sent, monkeypatch):
     monkeypatch.setenv("NEWSLETTER_KEEP_DAYS", "5")
     assert "of 2 editions older than 5 days" in cli("prune").stdout
-
-
-def test_the_daemon_prunes_once_a_day(sent, env, caplog, monkeypatch):
-    monkeypatch.setenv("NEWSLETTER_KEEP_DAYS", "30")
-    daemon = Daemon(load_settings(), sent)
-    with caplog.at_level(logging.INFO, logger="jobs.daemon"):
-        daemon._prune_daily()
-        daemon._prune_daily()
-    assert caplog.text.count("pruned 5 delivery rows of 1 editions") == 1
-    assert rows(sent, OLD) == 0
