@@ -48,12 +48,19 @@ class Claimed:
 
 
 def claim(engine: Engine, edition_id: int, date: dt.date, worker: str, limit: int,
-          lease_seconds: int) -> list[Claimed]:
+          lease_seconds: int, after: int = 0) -> list[Claimed]:
     """Take up to `limit` pending deliveries that are due, under a lease. Anyone who left
-    since the audience was frozen is marked skipped here, not mailed."""
+    since the audience was frozen is marked skipped here, not mailed.
+
+    `after`: only ids above it (the sender's last batch). Every claimed row leaves a dead
+    `pending` entry in the index until vacuum, so a scan from the start wades through all
+    of them: measured on PostgreSQL, 64 ms a claim after 50k rows, 260 ms after 300k. A
+    sender passes its last id and goes back to 0 when nothing is left above it (retries,
+    released rows)."""
     now = utcnow()
     due = (select(Delivery.id)
            .where(Delivery.edition_id == edition_id, Delivery.state == DeliveryState.PENDING,
+                  Delivery.id > after,
                   (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now))
            .order_by(Delivery.id).limit(limit).with_for_update(skip_locked=True))
     with Session(engine) as session, session.begin():

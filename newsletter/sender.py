@@ -192,7 +192,7 @@ class SendRun:
         worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         with (self.transport_factory(self.settings) as transport,
               Heartbeat(self.engine, worker, self.settings.lease_seconds)):
-            size = self._batch_size(transport)
+            size, after = self._batch_size(transport), 0
             while not self.stop.is_set():
                 # Wait for the rate limit before claiming, not after: a claim's lease must
                 # cover only the sending itself.
@@ -200,12 +200,16 @@ class SendRun:
                 if self.stop.is_set():
                     return
                 batch = ledger.claim(self.engine, edition_id, date, worker, size,
-                                     self.settings.lease_seconds)
+                                     self.settings.lease_seconds, after)
                 limiter.refund(size - len(batch))
                 if not batch:
+                    if after:  # once more from the start: retries due, rows given back
+                        after = 0
+                        continue
                     if not self._wait_for_retries(edition_id):
                         return
                     continue
+                after = batch[-1].delivery_id
                 recipients = [Recipient(c.email, c.name,
                                         self.links.values(c.subscriber_id, c.email, date),
                                         delivery_id=c.delivery_id) for c in batch]
