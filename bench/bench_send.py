@@ -2,7 +2,7 @@
 the same run.
 
     .venv/bin/python bench/bench_send.py smtp [SUBSCRIBERS=20000] [WORKERS=2] [RUNS=5]
-    .venv/bin/python bench/bench_send.py esp [SIZES=10000,200000] [WORKERS=2]
+    .venv/bin/python bench/bench_send.py esp [SIZES=10000,200000] [WORKERS=2] [sqlite|postgresql]
 
 smtp:   our send rate vs one plain smtplib connection pushing the same pre-built message.
 esp:    the whole send command through a SendGrid stand-in, per audience size, SQLite and
@@ -147,10 +147,10 @@ def send_day(env: dict, day: str, workers: int) -> tuple[float, float]:
     return seconds, rss
 
 
-def bench_esp(sizes: list[int], workers: int) -> None:
+def bench_esp(sizes: list[int], workers: int, only: str | None = None) -> None:
     """Each size on SQLite and PostgreSQL side by side: day 1 with one worker, day 2 (a
     ledger twice the size) with `workers`; the baseline is measured in the same run."""
-    backends = ["sqlite"] + (["postgresql"] if POSTGRES else [])
+    backends = [only] if only else ["sqlite"] + (["postgresql"] if POSTGRES else [])
     sink, port = start_sink("sendgrid")
     rows = []
     try:
@@ -196,4 +196,5 @@ if __name__ == "__main__":
     else:
         bench_esp([int(n) for n in (sys.argv[2] if len(sys.argv) > 2
                                     else "10000,200000").split(",")],
-                  int(sys.argv[3]) if len(sys.argv) > 3 else 2)
+                  int(sys.argv[3]) if len(sys.argv) > 3 else 2,
+                  sys.argv[4] if len(sys.argv) > 4 else None)
