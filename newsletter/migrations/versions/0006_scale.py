@@ -1,14 +1,14 @@
 """scale: indexes for every ledger lookup, rolled-up counts of pruned editions
 
-Revision ID: 0003
-Revises: 0001 (written beside main's 0002_delivery_safety: re-chain to '0002' at merge)
+Revision ID: 0006
+Revises: 0001 (written beside main's 0002-0005: re-chain to main's head at merge)
 Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0003'
+revision = '0006'
 down_revision = '0001'
 branch_labels = None
 depends_on = None
