@@ -65,7 +65,8 @@ def render_edition(stories: Sequence[StoryData], *, date: dt.date, settings: Set
     stories = tuple(stories)
     subject = make_subject(stories, date, settings)
     context = {"title": subject, "stories": stories, "preheader": make_preheader(stories),
-               "date_long": f"{date:%A}, {date.day} {date:%B %Y}", "web": web}
+               "date_long": f"{date:%A}, {date.day} {date:%B %Y}", "web": web,
+               "narrative_words": None if web else settings.narrative_words}
 
     def render(shrunk: int) -> RenderedEmail:
         return render_email("edition", {**context, "full_count": len(stories) - shrunk},

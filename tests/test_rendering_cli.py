@@ -26,7 +26,7 @@ def test_render_writes_both_parts_with_sample_links(cli, tmp_path):
     assert "Israel-Turkey Relaunch Defense, Security Ties" in html
     assert "Israel-Turkey Relaunch Defense, Security Ties" in text
     assert 'href="https://news.example.org/unsubscribe/SAMPLE"' in html
-    assert "Unsubscribe: https://news.example.org/unsubscribe/SAMPLE" in text
+    assert "Unsubscribe:\nhttps://news.example.org/unsubscribe/SAMPLE" in text
     assert "1 Test Street, Testville" in html and "1 Test Street, Testville" in text
     assert f"{len(html.encode()):,} bytes" in result.output
     assert f"{len(text.encode()):,} bytes" in result.output
