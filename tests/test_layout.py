@@ -50,20 +50,29 @@ CONTRASTS = """() => {
 SAMPLE_SETTINGS = {"_env_file": None, "postal_address": "1 Test Street, Testville"}
 
 # Words (runs of letters and digits) whose letters sit on more than one line: a word split
-# by the layout. Links may break (a long URL must), story text never; a line may still end
-# after a hyphen or other punctuation, as the Unicode line-breaking rules allow.
-SPLIT_WORDS = """() => {
+# by the layout. A line may still end after a hyphen or other punctuation, as the Unicode
+# line-breaking rules allow; links may break (a long URL must), and so may a token too wide
+# for its column on any line (code, a URL in the text), never a word that would fit.
+SPLIT_WORDS = """(blocks = '.ds-narrative, .ds-story') => {
+  const lines = (node, start, end) => {
+    const range = document.createRange();
+    range.setStart(node, start); range.setEnd(node, end);
+    const rects = [...range.getClientRects()].filter(r => r.width > 0);
+    return {count: new Set(rects.map(r => Math.round(r.bottom))).size,
+            width: rects.reduce((sum, r) => sum + r.width, 0)};
+  };
   const split = [];
-  for (const block of document.querySelectorAll('.ds-narrative, .ds-story')) {
+  for (const block of document.querySelectorAll(blocks)) {
     const walker = document.createTreeWalker(block, NodeFilter.SHOW_TEXT);
     for (let node; (node = walker.nextNode());) {
       if (node.parentElement.closest('a')) continue;
-      for (const m of node.data.matchAll(/[\\p{L}\\p{M}\\p{N}]+/gu)) {
-        const range = document.createRange();
-        range.setStart(node, m.index); range.setEnd(node, m.index + m[0].length);
-        const lines = new Set([...range.getClientRects()].filter(r => r.width > 0)
-                                .map(r => Math.round(r.bottom)));
-        if (lines.size > 1) split.push(m[0]);
+      for (const token of node.data.matchAll(/\\S+/g)) {
+        const at = token.index;
+        if (lines(node, at, at + token[0].length).width > block.clientWidth) continue;
+        for (const word of token[0].matchAll(/[\\p{L}\\p{M}\\p{N}]+/gu)) {
+          const start = at + word.index;
+          if (lines(node, start, start + word[0].length).count > 1) split.push(word[0]);
+        }
       }
     }
   }
