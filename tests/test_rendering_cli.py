@@ -63,3 +63,20 @@ def test_render_takes_desktop_and_phone_screenshots(cli, tmp_path, chromium_path
         assert height > 800  # the whole page, not one screen
         assert f"{name}.png" in result.output
     assert widths == {"desktop": 1000, "phone": 375}
+
+
+WARNING = "warning: NEWSLETTER_POSTAL_ADDRESS is not set"
+
+
+@pytest.mark.parametrize("command", ["render", "send"])
+def test_render_and_send_warn_once_without_a_postal_address(cli, tmp_path, monkeypatch,
+                                                            command):
+    imported(cli, SEED)
+    args = ["--out", str(tmp_path / "out")] if command == "render" else []
+    with_address = cli(command, "--date", DAY, *args)
+    assert with_address.exit_code == 0 and WARNING not in with_address.stderr
+    monkeypatch.delenv("NEWSLETTER_POSTAL_ADDRESS")
+    result = cli(command, "--date", DAY, *args)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count(WARNING) == 1 and "CAN-SPAM" in result.stderr
+    assert WARNING not in result.stdout

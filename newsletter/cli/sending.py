@@ -14,7 +14,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from jobs.clock import next_slot
 from newsletter import ledger
-from newsletter.cli import DATE, AppContext, cli, on_signals, pass_app
+from newsletter.cli import (
+    DATE,
+    AppContext,
+    cli,
+    on_signals,
+    pass_app,
+    warn_without_postal_address,
+)
 from newsletter.edition import find_edition
 from newsletter.models import Run
 from newsletter.runs import last_runs
@@ -65,6 +72,7 @@ def send(app: AppContext, date: dt.date | None, workers: int, resend_unknown: bo
     final state, 3 when some are of unknown fate (see `newsletter status`).
     """
     day = app.day(date)
+    warn_without_postal_address(app.settings)
     stop = threading.Event()  # SIGTERM/SIGINT: stop between batches, the one in flight recorded
     with on_signals(stop.set), progress_display(f"sending {day}") as show:
         report = send_edition(app, day, workers=workers, resend_unknown=resend_unknown,
