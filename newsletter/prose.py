@@ -16,6 +16,8 @@ TEXT_WIDTH = 78
 # An English word and its space, on average: caps the opening of text written without
 # spaces (Chinese, Japanese), where one "word" can be a whole paragraph.
 CHARS_PER_WORD = 7
+# After a cut word; the no-break space keeps it from wrapping onto a line of its own.
+ELLIPSIS = "\u00a0…"
 _WORD = re.compile(r"\S+")
 _SENTENCE_END = re.compile(r"[.!?…。！？؟]['\"’”»)]*(?=\s|$)")
 _URL = re.compile(r"(?:https?://|mailto:)\S+")
@@ -71,7 +73,7 @@ def _cut(paragraph: str, words: int, chars: int) -> str:
     sentences = [m.end() for m in _SENTENCE_END.finditer(paragraph, 0, end)]
     if sentences and sentences[-1] >= end // 2:
         return paragraph[:sentences[-1]]
-    return paragraph[:end].rstrip() + " …"
+    return paragraph[:end].rstrip() + ELLIPSIS
 
 
 def wrap(text: str, first: str = "", rest: str | None = None,

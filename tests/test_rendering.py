@@ -10,7 +10,7 @@ import re
 import lxml.html
 import pytest
 
-from newsletter.inline import inline_css, mjml_to_html
+from newsletter.inline import MSO_ROW, inline_css, mjml_to_html
 from newsletter.prose import Opening, opening, wrap
 from newsletter.rendering import RenderedEdition, render_edition
 from newsletter.rendering_email import environment, rows
@@ -308,7 +308,7 @@ def test_long_narratives_show_their_opening(settings):
     doc, text = reader_view(edition)
     shown = visible_text(doc)
     cut = opening(LONG.narratives[1].text, settings.narrative_words)
-    assert cut.cut and cut.paragraphs[-1].endswith(" …")
+    assert cut.cut and cut.paragraphs[-1].endswith("\u00a0…")
     assert flat(cut.paragraphs[-1]) in shown and "word200" not in shown
     assert WORDS in flat(text)  # the text part keeps it whole
     wide = settings.model_copy(update={"narrative_words": 1000})
@@ -319,9 +319,19 @@ def test_long_narratives_show_their_opening(settings):
 @pytest.mark.parametrize(("text", "words", "shown", "cut"), [
     ("One two three.", 3, ["One two three."], False),
     ("One two. Three four five six.", 3, ["One two."], True),  # ends at the sentence
-    ("One two three four five six.", 3, ["One two three …"], True),
+    ("One two three four five six.", 3, ["One two three\u00a0…"], True),
     ("First para.\n\nSecond one here.", 2, ["First para."], True),
-    ("汉" * 300, 20, ["汉" * 140 + " …"], True),  # no spaces: cut by characters
+    ("汉" * 300, 20, ["汉" * 140 + "\u00a0…"], True),  # no spaces: cut by characters
 ])
 def test_opening(text, words, shown, cut):
     assert opening(text, words) == Opening(shown, cut)
+
+
+def test_outlook_gets_the_same_pairs_from_its_tables(settings):
+    """Outlook desktop ignores the column CSS and lays out the MSO conditional tables."""
+    html = render_edition([FIVE], date=DAY, settings=settings).html.fill(values())
+    spin = html[html.index('id="story-1"'):html.index('class="ds-footer')]
+    rows = [re.findall(r'<!--\[if mso \| IE\]><td style="vertical-align:top;width:(\d+)px;">',
+                       part) for part in spin.split(MSO_ROW)]
+    assert rows[:2] == [["288", "288"], ["288", "288"]] and len(rows) == 3
+    assert rows[2][0] == "576"  # the fifth spans the row (then the footer's section)
