@@ -28,10 +28,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from jobs.clock import next_slot
 from jobs.housekeeping import housekeeping
 from jobs.reconcile import Reconciler
+from newsletter.delivery.run import check_can_send
 from newsletter.errors import NewsletterError
-from newsletter.models import utcnow
-from newsletter.sender import check_can_send
 from newsletter.settings import Settings
+from newsletter.store.models import utcnow
 
 log = logging.getLogger(__name__)
 STOP_POLL_SECONDS = 0.5
@@ -63,7 +63,7 @@ class Daemon:
         self.reconcile = Reconciler(settings, engine, self.stop)
 
     def request_stop(self) -> None:
-        """No new claims; the batch in flight is sent and recorded (newsletter.sender), then
+        """No new claims; the batch in flight is sent and recorded (newsletter.delivery.run), then
         run() returns. Safe in a signal handler: it takes no lock the interrupted main thread
         may hold (only worker threads wait on `stop`; the main loop polls it)."""
         self.stop.set()

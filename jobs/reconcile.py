@@ -23,11 +23,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from jobs.clock import Slot, latest_slot
-from newsletter import ledger
-from newsletter.edition import find_edition
-from newsletter.models import EditionStatus, Story, utcnow
-from newsletter.sender import SendReport, SendRun
+from newsletter.delivery import ledger
+from newsletter.delivery.edition import find_edition
+from newsletter.delivery.run import SendReport, SendRun
 from newsletter.settings import Settings
+from newsletter.store.models import EditionStatus, Story, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    database_url: str = "sqlite:///newsletter.db"
+    database_url: str = "sqlite:///newsletter.store.db"
     transport: Literal["outbox", "smtp", "sendgrid", "mailgun", "postmark"] = "outbox"
     outbox_dir: Path = Path("outbox")
 

@@ -14,13 +14,13 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from newsletter.links import BadToken, Links
-from newsletter.message import Envelope, Recipient, Result
-from newsletter.models import Subscriber, SubscriberStatus, utcnow
-from newsletter.rendering_email import RenderedEmail, render_email
+from newsletter.mail.links import BadToken, Links
+from newsletter.mail.message import Envelope, Recipient, Result
+from newsletter.providers.base import Transport
+from newsletter.render.emails import RenderedEmail, render_email
+from newsletter.render.slots import SLOTS
 from newsletter.settings import Settings
-from newsletter.slots import SLOTS
-from newsletter.transports.base import Transport
+from newsletter.store.models import Subscriber, SubscriberStatus, utcnow
 from subscribers import service
 
 CONFIRM_SLOTS = (*SLOTS, "confirm_url")

@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from newsletter.db import make_engine, session_factory, upgrade
-from newsletter.models import Base
 from newsletter.settings import load_settings
+from newsletter.store.db import make_engine, session_factory, upgrade
+from newsletter.store.models import Base
 
 PG_ADMIN_URL = os.environ.get("NEWSLETTER_TEST_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

@@ -11,9 +11,9 @@ import pytest
 from werkzeug import Request, Response
 
 from newsletter.errors import AuthRefused, NewsletterError, TransportError
-from newsletter.transports.mailgun import MailgunTransport
-from newsletter.transports.postmark import PostmarkTransport
-from newsletter.transports.sendgrid import SendGridTransport
+from newsletter.providers.mailgun import MailgunTransport
+from newsletter.providers.postmark import PostmarkTransport
+from newsletter.providers.sendgrid import SendGridTransport
 from tests.smtp_sink import free_port
 from tests.test_transports import (
     ENVELOPE,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.rendering import render_edition
-from newsletter.screenshots import DESKTOP_WIDTH, PHONE_WIDTH, chromium, open_page
+from newsletter.render.edition import render_edition
+from newsletter.render.screenshots import DESKTOP_WIDTH, PHONE_WIDTH, chromium, open_page
 from tests.test_rendering import AWKWARD, DAY, story, values
 
 pytestmark = pytest.mark.browser

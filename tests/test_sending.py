@@ -14,15 +14,15 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from werkzeug import Response
 
-from newsletter import ledger, sender
-from newsletter.db import make_engine
-from newsletter.edition import freeze_edition
+from newsletter.delivery import ledger, sender
+from newsletter.delivery.edition import freeze_edition
+from newsletter.delivery.run import RateLimiter, SendRun
 from newsletter.errors import SendError
-from newsletter.links import Links
-from newsletter.models import Delivery, DeliveryState, Subscriber, Suppression
-from newsletter.sender import RateLimiter, SendRun
+from newsletter.mail.links import Links
+from newsletter.providers.sendgrid import SendGridTransport
 from newsletter.settings import load_settings
-from newsletter.transports.sendgrid import SendGridTransport
+from newsletter.store.db import make_engine
+from newsletter.store.models import Delivery, DeliveryState, Subscriber, Suppression
 from tests.conftest import SAMPLES
 from tests.smtp_sink import running
 
@@ -283,7 +283,7 @@ def test_rate_limited_claims_never_outlive_their_lease(cli, day, monkeypatch, db
 def test_a_timeout_mid_batch_parks_only_the_call_that_may_have_gone(cli, day, db, httpserver,
                                                                     monkeypatch):
     """Postmark splits a batch into calls; the 2nd times out after the request left."""
-    from newsletter.transports import postmark
+    from newsletter.providers import postmark
 
     monkeypatch.setattr(postmark, "PAYLOAD_LIMIT", 1)  # one message per call
     monkeypatch.setenv("NEWSLETTER_TRANSPORT", "postmark")

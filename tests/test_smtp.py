@@ -13,9 +13,9 @@ import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from newsletter.errors import AuthRefused, TransportError
-from newsletter.message import Envelope
-from newsletter.slots import SlottedText
-from newsletter.transports.smtp import SmtpTransport
+from newsletter.mail.message import Envelope
+from newsletter.providers.smtp import SmtpTransport
+from newsletter.render.slots import SlottedText
 from tests.smtp_sink import SmtpFake, free_port, start_smtp
 from tests.test_transports import (
     ENVELOPE,

@@ -1,8 +1,8 @@
 """`newsletter stories import/list` on SQLite and PostgreSQL: exact round trip, all or nothing."""
 
-from newsletter.db import make_engine, session_factory
-from newsletter.stories import load_day
-from newsletter.story_parser import parse_file
+from newsletter.store.db import make_engine, session_factory
+from newsletter.stories.imports import load_day
+from newsletter.stories.parse import parse_file
 from tests.conftest import SAMPLES, SEED
 from tests.test_story_parser import FIVE
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from newsletter.errors import StoryFormatError
-from newsletter.story_parser import parse_file
+from newsletter.stories.parse import parse_file
 from tests.conftest import SEED
 
 FIVE = """Fictional: Five Views of a Bridge

@@ -19,10 +19,10 @@ import pytest
 from werkzeug import Request, Response
 
 from newsletter.errors import ConfigError
-from newsletter.message import Envelope, Recipient
+from newsletter.mail.message import Envelope, Recipient
+from newsletter.providers import TRANSPORTS, Transport, get_transport
+from newsletter.render.slots import SlottedText
 from newsletter.settings import Settings
-from newsletter.slots import SlottedText
-from newsletter.transports import TRANSPORTS, Transport, get_transport
 from tests.smtp_sink import SmtpFake, start_smtp
 
 STORY = ("A story quoting {{ email }}, %recipient.x%, *|UNSUB|*, -unsubscribe- and "

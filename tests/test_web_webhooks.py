@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from newsletter.models import Subscriber, SubscriberStatus, Suppression
+from newsletter.store.models import Subscriber, SubscriberStatus, Suppression
 from subscribers import service
 from subscribers.web import create_app
 from tests.test_webhooks import mailgun_signature, sendgrid_keys, sendgrid_sign

@@ -13,13 +13,13 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from jobs.clock import next_slot
-from newsletter import ledger
 from newsletter.cli import DATE, AppContext, cli, on_signals, pass_app
-from newsletter.edition import find_edition
-from newsletter.models import Run
-from newsletter.runs import last_runs
-from newsletter.sender import Progress as SendProgress
-from newsletter.sender import SendReport, SendRun
+from newsletter.delivery import ledger
+from newsletter.delivery.edition import find_edition
+from newsletter.delivery.run import Progress as SendProgress
+from newsletter.delivery.run import SendReport, SendRun
+from newsletter.store.models import Run
+from newsletter.store.runs import last_runs
 
 EXIT_UNKNOWN = 3  # deliveries whose fate is unknown remain: the operator must decide
 

@@ -7,8 +7,8 @@ import datetime as dt
 import click
 
 from newsletter.cli import DATE, AppContext, cli, pass_app
-from newsletter.db import transaction
-from newsletter.stories import import_stories, load_day, read_stories
+from newsletter.store.db import transaction
+from newsletter.stories.imports import import_stories, load_day, read_stories
 
 
 @cli.group()

@@ -9,8 +9,8 @@ import click
 from sqlalchemy import func, select
 
 from newsletter.cli import AppContext, cli, pass_app
-from newsletter.db import transaction
-from newsletter.models import Subscriber, SubscriberStatus
+from newsletter.store.db import transaction
+from newsletter.store.models import Subscriber, SubscriberStatus
 from subscribers import service
 from subscribers.csv_io import decode_csv, export_csv, import_csv, iter_subscribers
 

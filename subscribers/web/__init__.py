@@ -14,11 +14,11 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from newsletter.db import make_engine, session_factory, upgrade
-from newsletter.links import BadToken, Links
+from newsletter.mail.links import BadToken, Links
+from newsletter.providers import get_transport
+from newsletter.render.templates import templates_dir
 from newsletter.settings import Settings, load_settings
-from newsletter.templates import templates_dir
-from newsletter.transports import get_transport
+from newsletter.store.db import make_engine, session_factory, upgrade
 from subscribers.signup import Confirmations, RequestLimiter
 from subscribers.web import admin, archive, manage, signup, webhooks
 from subscribers.web.state import WebState, close_db

@@ -15,13 +15,13 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from newsletter.delivery.ledger import counts
 from newsletter.errors import NewsletterError
-from newsletter.ledger import counts
-from newsletter.links import slot_values
-from newsletter.models import Edition
-from newsletter.rendering import render_edition
-from newsletter.size_budget import KB
-from newsletter.stories import load_day
+from newsletter.mail.links import slot_values
+from newsletter.render.edition import render_edition
+from newsletter.render.size_budget import KB
+from newsletter.store.models import Edition
+from newsletter.stories.imports import load_day
 from subscribers.web.state import db, state
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -80,7 +80,7 @@ def index() -> str:
 @bp.post("/test-send")
 def test_send() -> Response:
     """The same as `newsletter test-send`: subject prefixed [TEST], no delivery records."""
-    from newsletter.testsend import test_send as send
+    from newsletter.delivery.testsend import test_send as send
 
     day = _day(request.form.get("date"))
     addresses = [a for a in re.split(r"[\s,;]+", request.form.get("to", "")) if a]

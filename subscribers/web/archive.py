@@ -11,9 +11,9 @@ import datetime as dt
 from flask import Blueprint, Response, abort, render_template
 from sqlalchemy import select
 
-from newsletter.edition import web_page
-from newsletter.links import slot_values
-from newsletter.models import Edition
+from newsletter.delivery.edition import web_page
+from newsletter.mail.links import slot_values
+from newsletter.store.models import Edition
 from subscribers.web.state import db, state
 
 bp = Blueprint("archive", __name__)

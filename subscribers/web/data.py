@@ -7,8 +7,8 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from newsletter.models import Delivery, Edition, Subscriber
-from newsletter.suppression import suppression
+from newsletter.store.models import Delivery, Edition, Subscriber
+from newsletter.store.suppression import suppression
 
 
 def personal_data(session: Session, person: Subscriber) -> dict:

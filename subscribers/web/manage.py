@@ -1,6 +1,6 @@
 """/unsubscribe/<token> and /preferences/<token>: the links in every email's footer.
 
-The token is the capability (signed, see newsletter.links); a forged one answers 400 and
+The token is the capability (signed, see newsletter.mail.links); a forged one answers 400 and
 changes nothing. GET never changes anything: mail scanners prefetch links.
 """
 
@@ -12,8 +12,8 @@ import json
 from flask import Blueprint, Response, abort, make_response, render_template, request
 
 from newsletter.errors import SubscriberError
-from newsletter.links import TEST_SUBSCRIBER_ID
-from newsletter.models import Subscriber, SubscriberStatus
+from newsletter.mail.links import TEST_SUBSCRIBER_ID
+from newsletter.store.models import Subscriber, SubscriberStatus
 from subscribers import service
 from subscribers.web.data import personal_data
 from subscribers.web.state import db, state

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from flask import current_app, g
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.links import Links
+from newsletter.mail.links import Links
+from newsletter.providers import Transport
 from newsletter.settings import Settings
-from newsletter.transports import Transport
 from subscribers.signup import Confirmations, RequestLimiter
 
 
