@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 from jobs.clock import Slot, latest_slot
 from newsletter.delivery import ledger
 from newsletter.delivery.edition import find_edition
-from newsletter.delivery.run import SendReport, SendRun
+from newsletter.delivery.report import SendReport
+from newsletter.delivery.run import SendRun
 from newsletter.settings import Settings
 from newsletter.store.models import EditionStatus, Story, utcnow
 

@@ -14,9 +14,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from werkzeug import Response
 
-from newsletter.delivery import ledger, sender
+from newsletter.delivery import ledger, record
+from newsletter.delivery.claim import RateLimiter
 from newsletter.delivery.edition import freeze_edition
-from newsletter.delivery.run import RateLimiter, SendRun
+from newsletter.delivery.run import SendRun
 from newsletter.errors import SendError
 from newsletter.mail.links import Links
 from newsletter.providers.sendgrid import SendGridTransport
@@ -208,7 +209,7 @@ def test_smtp_silence_after_data_parks_the_copy_as_unknown(cli, day, smtp, monke
 @pytest.fixture
 def sendgrid(httpserver, monkeypatch):
     """Settings pointing at a local SendGrid stand-in; tiny backoff so outages are quick."""
-    monkeypatch.setattr(sender, "CALL_RETRY_SECONDS", 0.05)
+    monkeypatch.setattr(record, "CALL_RETRY_SECONDS", 0.05)
     monkeypatch.setenv("NEWSLETTER_TRANSPORT", "sendgrid")
     monkeypatch.setenv("NEWSLETTER_ESP_API_KEY", "test-key")
     monkeypatch.setenv("NEWSLETTER_ESP_API_URL", httpserver.url_for("/").rstrip("/"))

@@ -16,8 +16,9 @@ from jobs.clock import next_slot
 from newsletter.cli import DATE, AppContext, cli, on_signals, pass_app
 from newsletter.delivery import ledger
 from newsletter.delivery.edition import find_edition
-from newsletter.delivery.run import Progress as SendProgress
-from newsletter.delivery.run import SendReport, SendRun
+from newsletter.delivery.report import Progress as SendProgress
+from newsletter.delivery.report import SendReport
+from newsletter.delivery.run import SendRun
 from newsletter.store.models import Run
 from newsletter.store.runs import last_runs
 
