@@ -13,6 +13,7 @@ from flask import Flask, Response, render_template
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.security import generate_password_hash
 
 from newsletter.mail.links import BadToken, Links
 from newsletter.providers import get_transport
@@ -45,7 +46,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings=settings, sessions=session_factory(engine), links=links,
         confirmations=Confirmations(settings, links), transport=get_transport,
         signups_per_client=RequestLimiter(10, HOUR), mails_per_address=RequestLimiter(3, 24 * HOUR),
-        logins_per_client=RequestLimiter(10, HOUR / 4))
+        logins_per_client=RequestLimiter(10, HOUR / 4),
+        admin_hash=generate_password_hash(settings.admin_password)
+        if settings.admin_password else None)
     if settings.trusted_proxies:
         # Behind a reverse proxy the client's address is in X-Forwarded-For (rate limits).
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,

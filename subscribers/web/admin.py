@@ -13,6 +13,7 @@ import re
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from sqlalchemy import select
+from werkzeug.security import check_password_hash
 from werkzeug.wrappers import Response
 
 from newsletter.delivery.ledger import counts
@@ -51,7 +52,8 @@ def login() -> Response | str | tuple[str, int]:
     if not state().logins_per_client.allow(f"login:{request.remote_addr}"):
         return render_template("admin/login.html", error="Too many tries: wait a while."), 429
     given = request.form.get("password", "")
-    if not hmac.compare_digest(given.encode(), (state().settings.admin_password or "").encode()):
+    # A salted scrypt hash made at start-up: constant-time, and slow for a guesser too.
+    if not check_password_hash(state().admin_hash or "", given):
         return render_template("admin/login.html", error="That is not the password."), 403
     session.clear()
     session["admin"] = _fingerprint(given)
