@@ -15,7 +15,7 @@ from newsletter.errors import SubscriberError
 from newsletter.mail.links import TEST_SUBSCRIBER_ID
 from newsletter.store.models import Subscriber, SubscriberStatus
 from subscribers import service
-from subscribers.web.data import personal_data
+from subscribers.web.readers.data import personal_data
 from subscribers.web.state import db, state
 
 bp = Blueprint("manage", __name__)
