@@ -1,10 +1,10 @@
 """The daemon: APScheduler wakes it, a reconcile pass decides what is due.
 
-DESIGN.md, scheduling facts: APScheduler's defaults drop a run that is 1 s late, and a job
-store must never be shared between scheduler processes. So the jobs live in memory, never
-expire (misfire_grace_time=None, coalesce=True), and only set an event; the main thread
-then runs housekeeping and the reconcile pass (jobs.reconcile), which reads the clock and
-the database. Two wake-ups:
+docs/ARCHITECTURE.md, "Scheduling facts": APScheduler's defaults drop a run that is 1 s
+late, and a job store must never be shared between scheduler processes. So the jobs live in
+memory, never expire (misfire_grace_time=None, coalesce=True), and only set an event; the
+main thread then runs housekeeping and the reconcile pass (jobs.reconcile), which reads the
+clock and the database. Two wake-ups:
 
 - at each slot, from SlotTrigger, which asks jobs.clock, so the wake-up and the pass agree
   on DST days (measured with APScheduler 3.11: a cron trigger for 01:30 fires twice on a

@@ -1,8 +1,8 @@
 """One reconcile pass: is the latest slot's edition due? Then send it, or resume it.
 
-APScheduler only wakes the daemon (DESIGN.md, scheduling facts: its defaults drop late runs
-and its job stores must not be shared), so what to do is decided here, from the clock and
-the database alone. A missed wake-up, a restart or a second daemon therefore changes
+APScheduler only wakes the daemon (docs/ARCHITECTURE.md, "Scheduling facts": its defaults
+drop late runs and its job stores must not be shared), so what to do is decided here, from
+the clock and the database alone. A missed wake-up, a restart or a second daemon therefore changes
 nothing: the edition row for the date is unique and each delivery row is claimed once.
 
 - Starting an edition is limited to NEWSLETTER_CATCHUP_HOURS after its slot: a machine

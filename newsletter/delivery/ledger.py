@@ -3,10 +3,10 @@
 Claiming is one `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n)
 RETURNING` in a short transaction. On PostgreSQL, SKIP LOCKED lets several senders take
 disjoint batches; on SQLite FOR UPDATE renders nothing, and the engine's BEGIN IMMEDIATE
-(newsletter.store.db) makes the same statement atomic across processes. Claims carry a lease:
-rows still `sending` when it expires belong to a dead sender and turn `unknown`, never
-silently `pending` (docs/ARCHITECTURE.md, the ledger). Every function is its own short transaction:
-none is ever held across network I/O.
+(newsletter.store.db) makes the same statement atomic across processes. Claims carry a
+lease: rows still `sending` when it expires belong to a dead sender and turn `unknown`,
+never silently `pending` (docs/ARCHITECTURE.md, "The ledger"). Every function is its own
+short transaction: none is ever held across network I/O.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ class Result:
     error: str | None = None
     transient: bool = False
     # The message left and no answer came back: it may have been accepted. Never retried
-    # silently; the ledger parks it as `unknown` (DESIGN.md, crash window).
+    # silently; the ledger parks it as `unknown` (docs/ARCHITECTURE.md, "The ledger").
     ambiguous: bool = False
 
     @property

@@ -1,7 +1,7 @@
 """MJML to email-ready HTML: mjml-python (MRML) for the layout, premailer for our CSS.
 
-premailer with its defaults breaks this email (DESIGN.md, "Rendering facts"): it strips
-`!important` (killing dark mode and the column media queries), drops MRML's lowercase
+premailer with its defaults breaks this email (docs/ARCHITECTURE.md, "Rendering facts"): it
+strips `!important` (killing dark mode and the column media queries), drops MRML's lowercase
 `<!doctype html>` (quirks mode), and inlines MJML's resets into every element. So MJML's own
 `<style>` blocks are marked `data-premailer="ignore"` and kept as they are, and only our
 element rules (templates/email/email.css) are inlined.

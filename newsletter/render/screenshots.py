@@ -1,8 +1,8 @@
 """Pictures of an email as readers see it: headless Chromium at desktop and phone width.
 
 Debian's chromium through Playwright (never `playwright install`: no browser downloads
-here), with the flags DESIGN.md lists. A 375 px viewport works; `--window-size` does not go
-below 500 px, so the width is set on the page.
+here), with the flags docs/ARCHITECTURE.md lists ("Rendering facts"). A 375 px viewport
+works; `--window-size` does not go below 500 px, so the width is set on the page.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Keep an edition's HTML under Gmail's clipping size.
 
-Gmail clips HTML above ~102 KB (DESIGN.md, "Email facts"), hiding the footer and its
-unsubscribe link. The size is measured with realistic per-recipient values, and when a day
-is still too large the last stories shrink (title, facts and a link to the web version).
+Gmail clips HTML above ~102 KB (docs/ARCHITECTURE.md, "Email facts"), hiding the footer and
+its unsubscribe link. The size is measured with realistic per-recipient values, and when a
+day is still too large the last stories shrink (title, facts and a link to the web version).
 """
 
 from __future__ import annotations
