@@ -72,16 +72,7 @@ class HttpTransport(Transport):
     def send_batch(self, envelope: Envelope, recipients: Sequence[Recipient]) -> list[Result]:
         self.check_batch(recipients)
         self.open()
-        results: list[Result | None] = [None] * len(recipients)
-        good: list[int] = []
-        for index, recipient in enumerate(recipients):
-            try:
-                mailbox(recipient.name, recipient.email)
-                address_value(recipient.values["unsubscribe_url"], "unsubscribe URL")
-            except HeaderError as err:
-                results[index] = Result(recipient, "invalid", error=str(err))
-            else:
-                good.append(index)
+        results, good = _check_headers(recipients)
         calls = self.split(envelope, [recipients[i] for i in good])
         done: list[Result] = []
         for number, group in enumerate(calls):
@@ -122,7 +113,8 @@ class HttpTransport(Transport):
                         f"{self.name}: no answer after the request was sent, so the messages "
                         f"may or may not have been accepted: {err}", transient=True,
                         ambiguous=True) from None
-                problem, wait = f"cannot connect to {url}: {err}", self._backoff(attempt)
+                problem = f"cannot connect to {url}: {err}"
+                wait = backoff(attempt, self.backoff_base, self.backoff_cap)
             else:
                 status, body = response.status_code, response.text[:KEPT]
                 if 200 <= status < 300:
@@ -135,8 +127,9 @@ class HttpTransport(Transport):
                     raise TransportError(f"{self.name} refused the request (HTTP {status}): "
                                          f"{body}", status=status, body=body)
                 problem = f"HTTP {status}: {body}"
-                asked = self._rate_limit_wait(response) if status == 429 else None
-                wait = self._backoff(attempt) if asked is None else asked
+                asked = rate_limit_wait(response) if status == 429 else None
+                wait = asked if asked is not None else backoff(attempt, self.backoff_base,
+                                                               self.backoff_cap)
             wait = min(wait, self.max_wait)
             # The batch waits under its claim's lease: give up before outliving it.
             if attempt == self.max_attempts or slept + wait > self.settings.lease_seconds / 2:
@@ -145,28 +138,6 @@ class HttpTransport(Transport):
             slept += wait
         raise TransportError(f"{self.name}: gave up after {attempt} attempts: "
                              f"{problem}", status=status, body=body, transient=True)
-
-    def _backoff(self, attempt: int) -> float:
-        wait = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
-        return wait * random.uniform(0.5, 1.0)  # jitter: workers do not retry in lockstep
-
-    @staticmethod
-    def _rate_limit_wait(response: requests.Response) -> float | None:
-        """Seconds the provider asked us to wait: Retry-After (RFC 9110 10.2.3, seconds or
-        an HTTP date) or SendGrid's X-RateLimit-Reset (a Unix time)."""
-        after = response.headers.get("Retry-After")
-        if after:
-            if after.strip().isdigit():
-                return float(after)
-            try:
-                return max(0.0, email.utils.parsedate_to_datetime(after).timestamp()
-                           - time.time())
-            except (TypeError, ValueError):
-                return None
-        reset = response.headers.get("X-RateLimit-Reset")
-        if reset and reset.strip().isdigit():
-            return max(0.0, int(reset) - time.time())
-        return None
 
     def json_body(self, response: requests.Response) -> Any:
         try:
@@ -180,6 +151,45 @@ class HttpTransport(Transport):
         return TransportError(f"{self.name} answered HTTP {response.status_code} but {what}: "
                               f"{response.text[:SHOWN]}", status=response.status_code,
                               body=response.text[:KEPT], ambiguous=True)
+
+
+def backoff(attempt: int, base: float, cap: float) -> float:
+    """Capped exponential, jittered: workers do not retry in lockstep."""
+    return min(cap, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+
+
+def rate_limit_wait(response: requests.Response) -> float | None:
+    """Seconds the provider asked us to wait: Retry-After (RFC 9110 10.2.3, seconds or
+    an HTTP date) or SendGrid's X-RateLimit-Reset (a Unix time)."""
+    after = response.headers.get("Retry-After")
+    if after:
+        if after.strip().isdigit():
+            return float(after)
+        try:
+            return max(0.0, email.utils.parsedate_to_datetime(after).timestamp()
+                       - time.time())
+        except (TypeError, ValueError):
+            return None
+    reset = response.headers.get("X-RateLimit-Reset")
+    if reset and reset.strip().isdigit():
+        return max(0.0, int(reset) - time.time())
+    return None
+
+
+def _check_headers(recipients: Sequence[Recipient]) -> tuple[list[Result | None], list[int]]:
+    """An `invalid` result for each recipient whose address or link cannot go into a
+    header; the indexes of the others, which go to the provider."""
+    results: list[Result | None] = [None] * len(recipients)
+    good: list[int] = []
+    for index, recipient in enumerate(recipients):
+        try:
+            mailbox(recipient.name, recipient.email)
+            address_value(recipient.values["unsubscribe_url"], "unsubscribe URL")
+        except HeaderError as err:
+            results[index] = Result(recipient, "invalid", error=str(err))
+        else:
+            good.append(index)
+    return results, good
 
 
 def _never_sent(err: requests.RequestException) -> bool:

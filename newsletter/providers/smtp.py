@@ -119,9 +119,9 @@ class SmtpTransport(MimeTransport):
         connection = self.connection
         assert connection is not None
         try:
-            code, reply = self._envelope(connection, sender, address)
+            code, reply = _envelope(connection, sender, address)
             if code != 354:
-                return self._refused(recipient, code, reply, connection)
+                return _refused(recipient, code, reply, connection)
             connection.send(data + b".\r\n")
         except (smtplib.SMTPException, OSError) as err:
             raise _Reconnect(f"connection lost before the message was sent: {err}") from None
@@ -136,47 +136,47 @@ class SmtpTransport(MimeTransport):
                                 f"delivered: {err}")
         if code == 250:
             return Result(recipient, "sent", provider_id=_text(reply))
-        return self._refused(recipient, code, reply, connection, after_data=True)
+        return _refused(recipient, code, reply, connection, after_data=True)
 
-    @staticmethod
-    def _envelope(connection: smtplib.SMTP, sender: str, address: str) -> tuple[int, bytes]:
-        """MAIL, RCPT, DATA: the first reply that is not a success, or DATA's 354.
 
-        With PIPELINING (RFC 2920) the three commands go in one write and the replies are
-        read after: one round trip instead of three, per message."""
-        commands = [f"MAIL FROM:{smtplib.quoteaddr(sender)}",
-                    f"RCPT TO:{smtplib.quoteaddr(address)}", "DATA"]
-        if not connection.has_extn("pipelining"):
-            for command in commands:
-                code, reply = connection.docmd(command)
-                if code not in (250, 251):
-                    return code, reply
-            return code, reply
-        connection.send("".join(c + "\r\n" for c in commands))
-        replies = [connection.getreply() for _ in commands]
-        failed = next(((c, r) for c, r in replies[:2] if c not in (250, 251)), None)
-        if failed is None:
-            return replies[2]
-        if replies[2][0] == 354:  # a server must refuse DATA then (RFC 2920 3.1); if not,
-            connection.send(".\r\n")  # end the empty message so the channel stays in step
-            connection.getreply()
-        return failed
+def _envelope(connection: smtplib.SMTP, sender: str, address: str) -> tuple[int, bytes]:
+    """MAIL, RCPT, DATA: the first reply that is not a success, or DATA's 354.
 
-    def _refused(self, recipient: Recipient, code: int, reply: bytes,
-                 connection: smtplib.SMTP, after_data: bool = False) -> Result:
-        text = f"{code} {_text(reply)}"
-        if code == 421:
-            raise _Reconnect(text)
-        if not after_data:
-            try:
-                connection.rset()  # end the half-made transaction before the next message
-            except (smtplib.SMTPException, OSError) as err:
-                raise _Reconnect(f"{text}; then {err}") from None
-        if 400 <= code < 500:
-            return Result(recipient, "failed", error=text, transient=True)
-        if code in (501, 553) or _text(reply).startswith("5.1."):
-            return Result(recipient, "invalid", error=text)
-        return Result(recipient, "rejected", error=text)
+    With PIPELINING (RFC 2920) the three commands go in one write and the replies are
+    read after: one round trip instead of three, per message."""
+    commands = [f"MAIL FROM:{smtplib.quoteaddr(sender)}",
+                f"RCPT TO:{smtplib.quoteaddr(address)}", "DATA"]
+    if not connection.has_extn("pipelining"):
+        for command in commands:
+            code, reply = connection.docmd(command)
+            if code not in (250, 251):
+                return code, reply
+        return code, reply
+    connection.send("".join(c + "\r\n" for c in commands))
+    replies = [connection.getreply() for _ in commands]
+    failed = next(((c, r) for c, r in replies[:2] if c not in (250, 251)), None)
+    if failed is None:
+        return replies[2]
+    if replies[2][0] == 354:  # a server must refuse DATA then (RFC 2920 3.1); if not,
+        connection.send(".\r\n")  # end the empty message so the channel stays in step
+        connection.getreply()
+    return failed
+
+def _refused(recipient: Recipient, code: int, reply: bytes,
+             connection: smtplib.SMTP, after_data: bool = False) -> Result:
+    text = f"{code} {_text(reply)}"
+    if code == 421:
+        raise _Reconnect(text)
+    if not after_data:
+        try:
+            connection.rset()  # end the half-made transaction before the next message
+        except (smtplib.SMTPException, OSError) as err:
+            raise _Reconnect(f"{text}; then {err}") from None
+    if 400 <= code < 500:
+        return Result(recipient, "failed", error=text, transient=True)
+    if code in (501, 553) or _text(reply).startswith("5.1."):
+        return Result(recipient, "invalid", error=text)
+    return Result(recipient, "rejected", error=text)
 
 
 def _drop(connection: smtplib.SMTP | None) -> None:
