@@ -23,8 +23,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.orm import Session
 
 from newsletter.errors import NewsletterError, SubscriberError
+from newsletter.ledger import bounced
 from newsletter.models import SubscriberStatus
 from newsletter.suppression import leave_or_suppress
+from newsletter.transports.http import DELIVERY_ARG
 from subscribers import service
 
 # Mailgun signs only timestamp+token, not the event: a captured signature could be replayed
@@ -48,6 +50,8 @@ class Event:
     email: str
     status: SubscriberStatus  # BOUNCED or COMPLAINED
     detail: str
+    # The delivery id our request carried for this copy (DELIVERY_ARG), when it came back.
+    delivery_id: object = None
 
 
 def verify_sendgrid(public_key: str | None, signature: str | None, timestamp: str | None,
@@ -128,9 +132,11 @@ def parse_sendgrid(body: bytes) -> Iterator[Event]:
         # A "blocked" bounce is temporary (SendGrid: type blocked vs bounce): not suppressed.
         if kind == "bounce" and item.get("type", "bounce") == "bounce" or kind == "dropped":
             yield Event(item.get("email", ""), SubscriberStatus.BOUNCED,
-                        f"sendgrid {kind}: {item.get('reason', '')}".strip())
+                        f"sendgrid {kind}: {item.get('reason', '')}".strip(),
+                        item.get(DELIVERY_ARG))
         elif kind == "spamreport":
-            yield Event(item.get("email", ""), SubscriberStatus.COMPLAINED, "sendgrid spamreport")
+            yield Event(item.get("email", ""), SubscriberStatus.COMPLAINED, "sendgrid spamreport",
+                        item.get(DELIVERY_ARG))
 
 
 def parse_mailgun(payload: Mapping) -> Iterator[Event]:
@@ -138,13 +144,16 @@ def parse_mailgun(payload: Mapping) -> Iterator[Event]:
     if not isinstance(data, Mapping):
         raise WebhookRefused("no event-data in the Mailgun payload")
     kind, email = data.get("event"), data.get("recipient", "")
+    variables = data.get("user-variables")
+    delivery = variables.get(DELIVERY_ARG) if isinstance(variables, Mapping) else None
     if kind == "failed" and data.get("severity") == "permanent":
         status = data.get("delivery-status")
         reason = (status.get("description") if isinstance(status, Mapping) else None) \
             or data.get("reason", "")
-        yield Event(email, SubscriberStatus.BOUNCED, f"mailgun failed: {reason}".strip())
+        yield Event(email, SubscriberStatus.BOUNCED, f"mailgun failed: {reason}".strip(),
+                    delivery)
     elif kind == "complained":
-        yield Event(email, SubscriberStatus.COMPLAINED, "mailgun complained")
+        yield Event(email, SubscriberStatus.COMPLAINED, "mailgun complained", delivery)
 
 
 # Postmark bounce types that mean the address is gone for good (soft bounces pass).
@@ -153,11 +162,14 @@ POSTMARK_HARD = {"HardBounce", "BadEmailAddress", "ManuallyDeactivated", "Blocke
 
 def parse_postmark(payload: Mapping) -> Iterator[Event]:
     kind, email = payload.get("RecordType"), payload.get("Email", "")
+    metadata = payload.get("Metadata")
+    delivery = metadata.get(DELIVERY_ARG) if isinstance(metadata, Mapping) else None
     if kind == "Bounce" and (payload.get("Type") in POSTMARK_HARD or payload.get("Inactive")):
         yield Event(email, SubscriberStatus.BOUNCED,
-                    f"postmark {payload.get('Type')}: {payload.get('Description', '')}")
+                    f"postmark {payload.get('Type')}: {payload.get('Description', '')}",
+                    delivery)
     elif kind == "SpamComplaint":
-        yield Event(email, SubscriberStatus.COMPLAINED, "postmark SpamComplaint")
+        yield Event(email, SubscriberStatus.COMPLAINED, "postmark SpamComplaint", delivery)
 
 
 def load_json(body: bytes) -> Mapping:
@@ -178,7 +190,9 @@ def _json(body: bytes, shape: type) -> list | dict:
 
 def apply(session: Session, events: Iterator[Event]) -> int:
     """Suppress each event's address with its reason; returns how many were valid.
-    An address we never had (or erased) is still suppressed: it must never be mailed."""
+    An address we never had (or erased) is still suppressed: it must never be mailed.
+    A hard bounce that names its delivery also marks that copy failed (the provider had
+    accepted it), so `status --failures` shows it beside the refusals at send time."""
     count = 0
     for event in events:
         try:
@@ -186,5 +200,7 @@ def apply(session: Session, events: Iterator[Event]) -> int:
         except SubscriberError:
             continue  # a provider event for a malformed address: nothing to suppress
         leave_or_suppress(session, address.key, event.status, event.detail)
+        if event.status == SubscriberStatus.BOUNCED:
+            bounced(session, event.delivery_id, address.key, event.detail)
         count += 1
     return count

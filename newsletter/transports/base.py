@@ -12,8 +12,9 @@ from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import ClassVar, Self
 
+from newsletter.failures import Cause
 from newsletter.message import Envelope, Recipient, Result
-from newsletter.mime import MimeBuilder
+from newsletter.mime import AddressError, HeaderError, MimeBuilder
 from newsletter.settings import Settings
 
 
@@ -55,6 +56,14 @@ class Transport(ABC):
         if len(recipients) > self.max_batch:
             raise ValueError(f"{self.name} takes at most {self.max_batch} recipients a call, "
                              f"got {len(recipients)}")
+
+
+def unsendable(recipient: Recipient, err: HeaderError) -> Result:
+    """A copy that cannot be written: the reader's address (fail that copy, nobody is
+    suppressed: no server said it is dead), or one of our values such as a non-ASCII
+    unsubscribe URL (configuration: the run stops before it fails everyone)."""
+    cause = Cause.RECIPIENT if isinstance(err, AddressError) else Cause.CONFIG
+    return Result(recipient, "failed", error=str(err), cause=cause)
 
 
 def unique_runs(recipients: Sequence[Recipient]) -> Iterator[Sequence[Recipient]]:

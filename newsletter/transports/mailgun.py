@@ -17,7 +17,7 @@ from newsletter.errors import ConfigError, TransportError
 from newsletter.message import Envelope, Recipient, Result
 from newsletter.mime import encode_address, mailbox, one_line
 from newsletter.settings import Settings
-from newsletter.transports.http import KEPT, HttpTransport, Tags
+from newsletter.transports.http import DELIVERY_ARG, KEPT, HttpTransport, Tags
 
 
 class MailgunTransport(HttpTransport):
@@ -48,7 +48,11 @@ class MailgunTransport(HttpTransport):
             form.append(("h:Reply-To", one_line(envelope.reply_to)))
         form += [(f"h:{name}", one_line(value)) for name, value in envelope.headers]
         form += [("to", mailbox(r.name, r.email)) for r in recipients]
-        variables = {encode_address(r.email): tags.values(r) for r in recipients}
+        # Each copy's delivery id, as a user variable that comes back in webhooks.
+        delivery = tags.extra("delivery")
+        form.append((f"v:{DELIVERY_ARG}", f"%recipient.{delivery}%"))
+        variables = {encode_address(r.email): {**tags.values(r), delivery: str(r.delivery_id)}
+                     for r in recipients}
         form.append(("recipient-variables", json.dumps(variables)))
         return form
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from newsletter.failures import postmark_cause
 from newsletter.message import Envelope, Recipient, Result
 from newsletter.mime import mailbox, one_line
-from newsletter.transports.http import HttpTransport
+from newsletter.transports.http import DELIVERY_ARG, HttpTransport
 
 PAYLOAD_LIMIT = 45 * 1024 * 1024  # Postmark's 50 MB per batch, with room for JSON escaping
 STREAM = "broadcast"  # Postmark requires bulk mail on a broadcast stream, not transactional
@@ -44,6 +45,7 @@ class PostmarkTransport(HttpTransport):
                    "HtmlBody": envelope.html.fill_html(recipient.values),
                    "TextBody": envelope.text.fill(recipient.values),
                    "Headers": headers,
+                   "Metadata": {DELIVERY_ARG: str(recipient.delivery_id)},
                    "MessageStream": STREAM}
         if envelope.reply_to:
             message["ReplyTo"] = one_line(envelope.reply_to)
@@ -65,8 +67,4 @@ def _result(recipient: Recipient, answer: dict[str, Any]) -> Result:
     code, text = answer.get("ErrorCode"), f"{answer.get('ErrorCode')} {answer.get('Message')}"
     if code == 0:
         return Result(recipient, "queued", provider_id=answer.get("MessageID"))
-    if code == 406:
-        return Result(recipient, "rejected", error=text)
-    if code == 300:
-        return Result(recipient, "invalid", error=text)
-    return Result(recipient, "failed", error=text)
+    return Result(recipient, "failed", error=f"postmark: {text}", cause=postmark_cause(code))

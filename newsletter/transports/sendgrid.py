@@ -14,7 +14,7 @@ from typing import Any
 
 from newsletter.message import Envelope, Recipient, Result
 from newsletter.mime import one_line
-from newsletter.transports.http import HttpTransport, Tags
+from newsletter.transports.http import DELIVERY_ARG, HttpTransport, Tags
 
 
 def _party(name: str | None, address: str) -> dict[str, str]:
@@ -40,6 +40,8 @@ class SendGridTransport(HttpTransport):
                 "substitutions": {tags.form(name): value
                                   for name, value in tags.values(r).items()},
                 "headers": {"List-Unsubscribe": f"<{r.values['unsubscribe_url']}>"},
+                # Comes back on every event of this copy: webhooks find the delivery.
+                "custom_args": {DELIVERY_ARG: str(r.delivery_id)},
             } for r in recipients],
             "from": _party(*parseaddr(one_line(envelope.sender))),
             "subject": one_line(envelope.subject),
