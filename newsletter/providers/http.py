@@ -127,25 +127,10 @@ class HttpTransport(Transport):
                 status, body = response.status_code, response.text[:KEPT]
                 if 200 <= status < 300:
                     return response
-                if status in (401, 403):
-                    raise AuthRefused(f"{self.name} refused the API key (HTTP {status}): check "
-                                      f"NEWSLETTER_ESP_API_KEY. It said: {body}",
-                                      status=status, body=body)
-                cause = http_cause(status)
                 errors_500 += status == 500
-                if errors_500 >= MAX_500:
-                    raise TransportError(
-                        f"{self.name} answered HTTP 500 {errors_500} times: the messages may "
-                        f"or may not have been accepted. It said: {body}",
-                        cause=Cause.AMBIGUOUS, status=status, body=body)
-                if cause is Cause.AMBIGUOUS:
-                    raise TransportError(
-                        f"{self.name}: a gateway answered HTTP {status}, so the API behind it "
-                        f"may or may not have taken the messages: {body}",
-                        cause=cause, status=status, body=body)
-                if cause is not Cause.TRANSIENT:  # 400, 413, 422...: the same call fails again
-                    raise TransportError(f"{self.name} refused the request (HTTP {status}): "
-                                         f"{body}", cause=cause, status=status, body=body)
+                error = _call_error(self.name, status, body, errors_500)
+                if error is not None:
+                    raise error
                 problem = f"HTTP {status}: {body}"
                 asked = rate_limit_wait(response) if status == 429 else None
                 wait = asked if asked is not None else backoff(attempt, self.backoff_base,
@@ -171,6 +156,27 @@ class HttpTransport(Transport):
         return TransportError(f"{self.name} answered HTTP {response.status_code} but {what}: "
                               f"{response.text[:SHOWN]}", cause=Cause.AMBIGUOUS,
                               status=response.status_code, body=response.text[:KEPT])
+
+
+def _call_error(name: str, status: int, body: str, errors_500: int) -> TransportError | None:
+    """The error a non-2xx answer ends the call with, or None to try it again (HTTP 429,
+    5xx, a provider's own 500 fewer than MAX_500 times)."""
+    if status in (401, 403):
+        return AuthRefused(f"{name} refused the API key (HTTP {status}): check "
+                           f"NEWSLETTER_ESP_API_KEY. It said: {body}", status=status, body=body)
+    cause = http_cause(status)
+    if errors_500 >= MAX_500:
+        return TransportError(f"{name} answered HTTP 500 {errors_500} times: the messages may "
+                              f"or may not have been accepted. It said: {body}",
+                              cause=Cause.AMBIGUOUS, status=status, body=body)
+    if cause is Cause.AMBIGUOUS:
+        return TransportError(f"{name}: a gateway answered HTTP {status}, so the API behind it "
+                              f"may or may not have taken the messages: {body}",
+                              cause=cause, status=status, body=body)
+    if cause is not Cause.TRANSIENT:  # 400, 413, 422...: the same call fails again
+        return TransportError(f"{name} refused the request (HTTP {status}): {body}",
+                              cause=cause, status=status, body=body)
+    return None
 
 
 def http_cause(status: int) -> Cause:
