@@ -1,4 +1,5 @@
-"""The web app: sign-up, confirm, unsubscribe, preferences, archive, editors, webhooks.
+"""The web app: sign-up, confirm, unsubscribe, preferences, archive, editors (and their
+stories desk), webhooks.
 
     gunicorn 'subscribers.web:create_app()'      # or: newsletter serve
 
@@ -20,7 +21,7 @@ from newsletter.settings import Settings, load_settings
 from newsletter.templates import templates_dir
 from newsletter.transports import get_transport
 from subscribers.signup import Confirmations, RequestLimiter
-from subscribers.web import admin, archive, manage, signup, webhooks
+from subscribers.web import admin, archive, desk, manage, signup, webhooks
 from subscribers.web.state import WebState, close_db
 
 # Tokens ride in URLs: never leak them to another site through Referer (no-referrer). Pages
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf = CSRFProtect(app)
     csrf.exempt(webhooks.bp)
     csrf.exempt(manage.unsubscribe)
-    for blueprint in (signup.bp, manage.bp, archive.bp, admin.bp, webhooks.bp):
+    for blueprint in (signup.bp, manage.bp, archive.bp, admin.bp, desk.bp, webhooks.bp):
         app.register_blueprint(blueprint)
     app.teardown_appcontext(close_db)
     app.after_request(_security_headers)
