@@ -21,7 +21,7 @@ from newsletter import desk
 from newsletter.errors import EditionFrozen, StoryFormatError
 from newsletter.models import Story
 from newsletter.story_log import changes
-from newsletter.story_parser import decode, parse_file
+from newsletter.story_parser import decode, parse_file, parse_text
 from newsletter.story_text import render_text, text_mismatch
 from newsletter.storydata import StoryData
 from subscribers.web.admin import day_from, guard, preview
@@ -122,18 +122,19 @@ def _ensure_open(day: dt.date) -> None:
 def _submitted() -> StoryData:
     """The one story of the form: from the uploaded file if one was chosen, else the text."""
     upload = request.files.get("file")
+    text = request.form.get("text", "")
     if upload is not None and upload.filename:
-        name, data = upload.filename, upload.read()
+        stories = parse_file(upload.filename, upload.read())
+    elif text.strip():  # always the text format here, even when a title starts with '{'
+        stories = [parse_text(TEXT_BOX, decode(text.encode(), TEXT_BOX))]
     else:
-        name, data = TEXT_BOX, request.form.get("text", "").encode()
-    if not data.strip():
-        raise StoryFormatError(name, None, "expected a story: paste it into the text box or "
-                                           "choose a JSON file")
-    stories = parse_file(name, data)
+        raise StoryFormatError(TEXT_BOX, None, "expected a story: paste it into the text box "
+                                               "or choose a JSON file")
     if len(stories) != 1:
-        raise StoryFormatError(name, None, f"holds {len(stories)} stories; the desk takes one "
-                                           "at a time (`newsletter stories import` takes many)")
-    return dataclasses.replace(stories[0], origin=name)
+        raise StoryFormatError(upload.filename, None,
+                               f"holds {len(stories)} stories; the desk takes one at a time "
+                               "(`newsletter stories import` takes many)")
+    return stories[0]
 
 
 @dataclasses.dataclass(frozen=True)
