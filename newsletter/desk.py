@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from newsletter.errors import EditionFrozen, NewsletterError
@@ -21,6 +21,8 @@ from newsletter.stories import next_position
 from newsletter.story_log import record
 from newsletter.story_text import render_text
 from newsletter.storydata import StoryData
+
+_DAY_LOCKS = 19_001  # any fixed number: the advisory-lock space of story days
 
 
 class TitleTaken(NewsletterError):
@@ -46,12 +48,24 @@ def day_state(session: Session, date: dt.date) -> DayState:
 
 
 def ensure_open(session: Session, date: dt.date, today: dt.date) -> None:
-    """EditionFrozen when the day's edition is frozen. On SQLite the caller's transaction
-    (BEGIN IMMEDIATE) keeps a send from freezing it before this change commits."""
+    """EditionFrozen when the day's edition is frozen; otherwise the day is locked for the
+    rest of the caller's transaction (lock_day)."""
+    lock_day(session, date)
     state = day_state(session, date)
     if state.edition is not None:
         raise EditionFrozen(date, state.name, state.edition.created_at,
                             next_open_day(session, max(date + dt.timedelta(days=1), today)))
+
+
+def lock_day(session: Session, date: dt.date) -> None:
+    """Serialise changes to one day's stories until the transaction ends, so two editors
+    moving stories at once cannot collide on a position. SQLite needs nothing: every
+    transaction there takes the write lock at BEGIN (newsletter.db). On PostgreSQL a
+    transaction-scoped advisory lock keyed on the date; a send that freezes the edition
+    would have to take the same lock to wait for a change in flight (it does not yet)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:space, :day)"),
+                        {"space": _DAY_LOCKS, "day": date.toordinal()})
 
 
 def next_open_day(session: Session, start: dt.date) -> dt.date:
