@@ -19,8 +19,8 @@ from email.message import EmailMessage
 from mjml import mjml2html
 from premailer import transform
 
-from newsletter.rendering import render_edition
-from newsletter.rendering_email import environment
+from newsletter.render.edition import render_edition
+from newsletter.render.emails import environment
 from newsletter.settings import load_settings
 from tests.editions import ordinary_day  # the editable install puts the checkout on the path
 

@@ -1,10 +1,10 @@
 """The daemon: APScheduler wakes it, a reconcile pass decides what is due.
 
-DESIGN.md, scheduling facts: APScheduler's defaults drop a run that is 1 s late, and a job
-store must never be shared between scheduler processes. So the jobs live in memory, never
-expire (misfire_grace_time=None, coalesce=True), and only set an event; the main thread
-then runs housekeeping and the reconcile pass (jobs.reconcile), which reads the clock and
-the database. Two wake-ups:
+docs/ARCHITECTURE.md, "Scheduling facts": APScheduler's defaults drop a run that is 1 s
+late, and a job store must never be shared between scheduler processes. So the jobs live in
+memory, never expire (misfire_grace_time=None, coalesce=True), and only set an event; the
+main thread then runs housekeeping and the reconcile pass (jobs.reconcile), which reads the
+clock and the database. Two wake-ups:
 
 - at each slot, from SlotTrigger, which asks jobs.clock, so the wake-up and the pass agree
   on DST days (measured with APScheduler 3.11: a cron trigger for 01:30 fires twice on a
@@ -28,10 +28,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from jobs.clock import next_slot
 from jobs.housekeeping import housekeeping
 from jobs.reconcile import Reconciler
+from newsletter.delivery.run import check_can_send
 from newsletter.errors import NewsletterError
-from newsletter.models import utcnow
-from newsletter.sender import check_can_send
 from newsletter.settings import Settings
+from newsletter.store.models import utcnow
 
 log = logging.getLogger(__name__)
 STOP_POLL_SECONDS = 0.5
@@ -63,7 +63,7 @@ class Daemon:
         self.reconcile = Reconciler(settings, engine, self.stop)
 
     def request_stop(self) -> None:
-        """No new claims; the batch in flight is sent and recorded (newsletter.sender), then
+        """No new claims; the batch in flight is sent and recorded (newsletter.delivery.run), then
         run() returns. Safe in a signal handler: it takes no lock the interrupted main thread
         may hold (only worker threads wait on `stop`; the main loop polls it)."""
         self.stop.set()

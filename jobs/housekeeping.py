@@ -12,9 +12,9 @@ import logging
 from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session
 
-from newsletter import ledger
-from newsletter.links import CONFIRM_MAX_AGE
-from newsletter.models import Subscriber, SubscriberStatus, utcnow
+from newsletter.delivery import ledger
+from newsletter.mail.links import CONFIRM_MAX_AGE
+from newsletter.store.models import Subscriber, SubscriberStatus, utcnow
 
 log = logging.getLogger(__name__)
 # A sign-up older than its confirmation link can never be confirmed.

@@ -16,7 +16,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from newsletter.errors import SubscriberError
-from newsletter.models import Subscriber, SubscriberStatus, Suppression, utcnow
+from newsletter.store.models import Subscriber, SubscriberStatus, Suppression, utcnow
 from subscribers.service import clean_name, parse_address
 
 CHUNK = 1000

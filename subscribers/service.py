@@ -15,9 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from newsletter.errors import SubscriberError
-from newsletter.models import Subscriber, SubscriberStatus, SuppressionReason, utcnow
 from newsletter.settings import check_address
-from newsletter.suppression import leave, suppress, suppression
+from newsletter.store.models import Subscriber, SubscriberStatus, SuppressionReason, utcnow
+from newsletter.store.suppression import leave, suppress, suppression
 
 __all__ = ["Address", "add", "clean_name", "confirm", "find", "leave", "parse_address",
            "pause", "remove", "suppress", "suppression"]

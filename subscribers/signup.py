@@ -14,17 +14,13 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from newsletter.links import BadToken, Links
-from newsletter.message import Envelope, Recipient, Result
-from newsletter.models import Subscriber, SubscriberStatus, utcnow
-from newsletter.rendering_email import RenderedEmail, render_email
+from newsletter.mail.links import BadToken, Links
+from newsletter.mail.message import Envelope, Recipient, Result
+from newsletter.providers.base import Transport
+from newsletter.render.confirmation import render_confirmation
 from newsletter.settings import Settings
-from newsletter.slots import SLOTS
-from newsletter.transports.base import Transport
+from newsletter.store.models import Subscriber, SubscriberStatus, utcnow
 from subscribers import service
-
-CONFIRM_SLOTS = (*SLOTS, "confirm_url")
-CONFIRM_SUBJECT = "Please confirm your subscription to {list_name}"
 
 
 class RequestLimiter:
@@ -92,15 +88,14 @@ class Confirmations:
 
     def __init__(self, settings: Settings, links: Links):
         self.settings, self.links = settings, links
-        self._email: RenderedEmail | None = None
+        self._envelope: Envelope | None = None
 
     def envelope(self) -> Envelope:
-        if self._email is None:
-            self._email = render_email("confirm", {"title": "Confirm your subscription"},
-                                       settings=self.settings, slots=CONFIRM_SLOTS)
-        s = self.settings
-        return Envelope.from_settings(s, CONFIRM_SUBJECT.format(list_name=s.list_name),
-                                      self._email.html, self._email.text)
+        if self._envelope is None:
+            subject, email = render_confirmation(self.settings)
+            self._envelope = Envelope.from_settings(self.settings, subject, email.html,
+                                                    email.text)
+        return self._envelope
 
     def recipient(self, person: Subscriber) -> Recipient:
         # The unsubscribe link works for a pending person too: "I never asked for this"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.rendering import render_edition
-from newsletter.screenshots import DESKTOP_WIDTH, PHONE_WIDTH, chromium, open_page
-from newsletter.stories import read_stories
+from newsletter.render.edition import render_edition
+from newsletter.render.screenshots import DESKTOP_WIDTH, PHONE_WIDTH, chromium, open_page
+from newsletter.stories.imports import read_stories
 from tests.conftest import SAMPLES
 from tests.test_rendering import AWKWARD, DAY, LONG, story, values
 

@@ -10,14 +10,14 @@ import re
 import lxml.html
 import pytest
 
-from newsletter.inline import MSO_ROW, inline_css, mjml_to_html
-from newsletter.prose import Opening, opening, wrap
-from newsletter.rendering import RenderedEdition, render_edition
-from newsletter.rendering_email import environment, rows
+from newsletter.render.edition import RenderedEdition, render_edition
+from newsletter.render.emails import environment, rows
+from newsletter.render.inline import MSO_ROW, inline_css, mjml_to_html
+from newsletter.render.prose import Opening, opening, wrap
+from newsletter.render.size_budget import measuring_values
 from newsletter.settings import load_settings
-from newsletter.size_budget import measuring_values
-from newsletter.stories import read_stories
-from newsletter.storydata import NarrativeData, SourceData, StoryData
+from newsletter.stories.data import NarrativeData, SourceData, StoryData
+from newsletter.stories.imports import read_stories
 from tests.conftest import SAMPLES
 from tests.editions import ordinary_day
 

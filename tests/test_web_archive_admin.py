@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from newsletter.links import Links
+from newsletter.mail.links import Links
 from subscribers import service
 from subscribers.web import create_app
 from tests.conftest import SEED

@@ -8,10 +8,10 @@ import feedparser
 import lxml.html
 import pytest
 
-from newsletter.rendering import render_edition
-from newsletter.screenshots import PHONE_WIDTH, chromium, open_page
+from newsletter.render.edition import render_edition
+from newsletter.render.screenshots import PHONE_WIDTH, chromium, open_page
 from newsletter.settings import load_settings
-from newsletter.stories import read_stories
+from newsletter.stories.imports import read_stories
 from subscribers.web import create_app
 from tests.conftest import SAMPLES, SEED
 from tests.test_layout import CONTRASTS, SPLIT_WORDS

@@ -8,8 +8,8 @@ import json
 import pytest
 from sqlalchemy import select
 
-from newsletter.links import TEST_SUBSCRIBER_ID, Links
-from newsletter.models import Subscriber, SubscriberStatus, Suppression
+from newsletter.mail.links import TEST_SUBSCRIBER_ID, Links
+from newsletter.store.models import Subscriber, SubscriberStatus, Suppression
 from subscribers import service
 from subscribers.web import create_app
 from tests.webapp import csrf_token, sessions

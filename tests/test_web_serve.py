@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from newsletter.links import Links
-from newsletter.models import Subscriber, SubscriberStatus
+from newsletter.mail.links import Links
+from newsletter.store.models import Subscriber, SubscriberStatus
 from subscribers import service
 from tests.webapp import sessions
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from newsletter.models import Subscriber, SubscriberStatus, Suppression
+from newsletter.store.models import Subscriber, SubscriberStatus, Suppression
 from subscribers.web import create_app
 from tests.webapp import csrf_token, link, outbox, sessions, text_part
 

@@ -18,9 +18,9 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.db import make_engine, session_factory, upgrade
 from newsletter.errors import NewsletterError
 from newsletter.settings import Settings, load_settings
+from newsletter.store.db import make_engine, session_factory, upgrade
 
 
 class AppContext:

@@ -9,10 +9,10 @@ import click
 
 from newsletter.cli import DATE, AppContext, cli, pass_app, warn_without_postal_address
 from newsletter.errors import NewsletterError
-from newsletter.links import slot_values
-from newsletter.rendering import RenderedEdition, render_edition
+from newsletter.mail.links import slot_values
+from newsletter.render.edition import RenderedEdition, render_edition
 from newsletter.settings import Settings
-from newsletter.stories import require_day
+from newsletter.stories.imports import require_day
 
 
 @cli.command()
@@ -41,7 +41,7 @@ def render(app: AppContext, date: dt.date | None, out: Path, screenshots: bool) 
 
 def _screenshots(html: str, out: Path) -> list[Path]:
     try:  # Playwright is a test extra: needed only when pictures are asked for
-        from newsletter.screenshots import take_screenshots
+        from newsletter.render.screenshots import take_screenshots
     except ImportError as err:
         raise NewsletterError("--screenshots needs Playwright: pip install -e '.[test]'") \
             from err

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from flask import current_app, g
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.links import Links
+from newsletter.mail.links import Links
+from newsletter.providers import Transport
 from newsletter.settings import Settings
-from newsletter.transports import Transport
 from subscribers.signup import Confirmations, RequestLimiter
 
 
@@ -26,6 +26,7 @@ class WebState:
     mails_per_address: RequestLimiter    # confirmation emails per address (mail-bombing)
     logins_per_client: RequestLimiter    # admin password guesses
     mailgun_tokens: dict[str, float] = field(default_factory=dict)  # replay guard
+    admin_hash: str | None = None  # NEWSLETTER_ADMIN_PASSWORD, hashed (werkzeug.security)
 
 
 def state() -> WebState:

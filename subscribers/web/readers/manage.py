@@ -1,0 +1,94 @@
+"""/unsubscribe/<token> and /preferences/<token>: the links in every email's footer.
+
+The token is the capability (signed, see newsletter.mail.links); a forged one answers 400 and
+changes nothing. GET never changes anything: mail scanners prefetch links.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from flask import Blueprint, Response, abort, make_response, render_template, request
+
+from newsletter.errors import SubscriberError
+from newsletter.mail.links import TEST_SUBSCRIBER_ID
+from newsletter.store.models import Subscriber, SubscriberStatus
+from subscribers import service
+from subscribers.web.readers.data import personal_data
+from subscribers.web.state import db, state
+
+bp = Blueprint("manage", __name__)
+PAUSES = {"1": 1, "2": 2, "4": 4}  # weeks a reader may pause for
+
+
+def _person(token: str) -> Subscriber | None:
+    subscriber_id = state().links.read_manage(token)  # BadToken -> 400 (app error handler)
+    if subscriber_id == TEST_SUBSCRIBER_ID:
+        abort(make_response(render_template(
+            "message.html", title="This was a test email",
+            text="Links in a test send belong to nobody: nothing was changed."), 200))
+    return db().get(Subscriber, subscriber_id)
+
+
+@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+def unsubscribe(token: str) -> str:
+    """POST is RFC 8058 one-click too: body `List-Unsubscribe=One-Click`, form-urlencoded or
+    multipart, no cookies, so no CSRF token (exempt in create_app). Answer 200, never a
+    redirect (RFC 8058 section 3.2); a repeat changes nothing more."""
+    person = _person(token)
+    # Only POST changes anything: Flask answers HEAD with this view too, and link scanners
+    # prefetch with GET and HEAD alike.
+    if request.method != "POST":
+        return render_template("unsubscribe.html", person=person, token=token)
+    if person is not None:  # None: already erased, and the address stays suppressed
+        service.leave(db(), person, SubscriberStatus.UNSUBSCRIBED, "unsubscribed by link")
+        db().commit()
+    return render_template("message.html", title="You are unsubscribed",
+                           text="We will not send you the newsletter again.")
+
+
+@bp.route("/preferences/<token>", methods=["GET", "POST"])
+def preferences(token: str) -> str | tuple[str, int]:
+    person = _person(token)
+    if person is None:
+        return render_template("message.html", title="Nothing here",
+                               text="We hold nothing about this subscription any more."), 404
+    notice = None
+    if request.method == "POST":
+        try:
+            notice = _change(person, request.form)
+        except SubscriberError as err:
+            return render_template("preferences.html", person=person, token=token,
+                                   error=str(err)), 400
+        db().commit()
+    return render_template("preferences.html", person=person, token=token, notice=notice)
+
+
+def _change(person: Subscriber, form) -> str:
+    action, session = form.get("action"), db()
+    if action == "name":
+        person.name = service.clean_name(form.get("name", ""))
+        return "Your name is saved."
+    if action == "pause" and form.get("weeks") in PAUSES:
+        until = state().settings.today() + dt.timedelta(weeks=PAUSES[form["weeks"]])
+        service.pause(session, person, until)
+        return f"Paused: no emails until {until:%d %B %Y}."
+    if action == "resume":
+        service.pause(session, person, None)
+        return "Welcome back: your emails start again with the next edition."
+    if action == "unsubscribe":
+        service.leave(session, person, SubscriberStatus.UNSUBSCRIBED, "unsubscribed by link")
+        return "You are unsubscribed. We will not send you the newsletter again."
+    raise SubscriberError("choose what to change")
+
+
+@bp.get("/preferences/<token>/data.json")
+def download(token: str) -> Response:
+    """Everything we hold about the person (GDPR art. 15 and 20), as a JSON file."""
+    person = _person(token)
+    if person is None:
+        return Response("{}", mimetype="application/json", status=404)
+    body = json.dumps(personal_data(db(), person), indent=2, ensure_ascii=False)
+    return Response(body, mimetype="application/json", headers={
+        "Content-Disposition": 'attachment; filename="daily-spin-my-data.json"'})
