@@ -40,7 +40,7 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    database_url: str = "sqlite:///newsletter.store.db"
+    database_url: str = "sqlite:///newsletter.db"
     transport: Literal["outbox", "smtp", "sendgrid", "mailgun", "postmark"] = "outbox"
     outbox_dir: Path = Path("outbox")
 
