@@ -59,7 +59,7 @@ def request(port: int, method: str, path: str, body: str | None = None) -> tuple
 def test_one_click_unsubscribe_against_the_real_server(server, settings):
     with sessions(settings).begin() as session:
         reader = service.add(session, "reader@example.org", confirmed=True).id
-    path = f"/unsubscribe/{Links(settings).manage_token(reader)}"
+    path = f"/unsubscribe/{Links(settings).unsubscribe_token(reader)}"
 
     assert request(server, "GET", path)[0] == 200  # a link scanner: changes nothing
     with sessions(settings)() as session:

@@ -20,7 +20,13 @@ from typing import Any
 from newsletter.mail.message import Envelope, Recipient, Result
 from newsletter.mail.mime import mailbox, one_line
 from newsletter.providers.http import HttpTransport
-from newsletter.providers.webhooks import Event, NotConfigured, WebhookRefused, load_json
+from newsletter.providers.webhooks import (
+    Event,
+    NotConfigured,
+    Webhook,
+    WebhookRefused,
+    load_json,
+)
 from newsletter.settings import Settings
 from newsletter.store.models import SubscriberStatus
 
@@ -81,11 +87,10 @@ def _result(recipient: Recipient, answer: dict[str, Any]) -> Result:
 
 
 # Webhooks: https://postmarkapp.com/developer/webhooks/webhooks-overview
-def read_webhook(settings: Settings, headers: Mapping[str, str], body: bytes,
-                 seen: dict[str, float]) -> Iterator[Event]:
+def read_webhook(settings: Settings, headers: Mapping[str, str], body: bytes) -> Webhook:
     verify_postmark(settings.postmark_webhook_username, settings.postmark_webhook_password,
                     headers.get("Authorization"))
-    return parse_postmark(load_json(body))
+    return Webhook("postmark", list(parse_postmark(load_json(body))))
 
 
 def verify_postmark(username: str | None, password: str | None,
