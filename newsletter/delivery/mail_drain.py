@@ -86,9 +86,14 @@ class MailDrain:
         return thread
 
     def send(self, claimed: list[Claimed]) -> list[Outcome]:
+        # Of several requests for one address in a batch only the latest goes (its link
+        # carries that request's name); a provider may refuse an address twice in one call.
+        latest = {(item.subscriber_id, item.kind): item for item in claimed}
         outcomes, due = [], {}
         for item in claimed:
-            why = _drop_reason(item)
+            why = _drop_reason(item) or (
+                None if latest[item.subscriber_id, item.kind] is item
+                else "a later request for the same address went instead")
             if why:
                 outcomes.append(Outcome(item.id, MailState.DROPPED, why))
             else:
