@@ -98,11 +98,19 @@ class MailDrain:
                 outcomes.append(Outcome(item.id, MailState.DROPPED, why))
             else:
                 due.setdefault(item.kind, []).append(item)
-        if due:
+        if not due:
+            return outcomes
+        sent: list[Outcome] = []
+        try:
             with self.transport(self.settings) as transport:
                 for kind, items in due.items():
-                    outcomes += self._send_kind(transport, kind, items)
-        return outcomes
+                    sent += self._send_kind(transport, kind, items)
+        except TransportError as err:  # no connection at all: all the rest tries again
+            log.warning("mail queue: cannot reach the provider, will retry: %s", err)
+            done = {o.id for o in sent}
+            sent += [Outcome(item.id, MailState.QUEUED, str(err))
+                     for items in due.values() for item in items if item.id not in done]
+        return outcomes + sent
 
     def _send_kind(self, transport: Transport, kind: str, items: list[Claimed]) -> list[Outcome]:
         recipients = [self.recipient(item) for item in items]
