@@ -2,7 +2,7 @@
 whose page asks for one press of a button (POST) before anything changes.
 
 A sign-up does the same work whatever the address (new, pending, confirmed, suppressed):
-at most the pending row, and always one row in the mail queue, in one transaction. The
+one upsert of the subscriber row and one row in the mail queue, in one transaction. The
 page and its timing therefore say nothing about who is subscribed; the drainer decides
 later whether the email still has a reason to go (newsletter.delivery.mail_drain).
 A person who left (unsubscribed, bounced, erased) stays as they are until they confirm a
@@ -11,6 +11,9 @@ link made after they left; a complaint is never lifted by confirming.
 
 from __future__ import annotations
 
+from sqlalchemy import case, literal
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from newsletter.mail.links import BadToken, Links
@@ -23,14 +26,28 @@ def request(session: Session, email: str, name: str | None, *, ip: str | None) -
     """Record a sign-up and queue its confirmation email."""
     address = service.parse_address(email)
     name = service.clean_name(name)
-    person = service.find(session, address.email)
-    if person is None:
-        person = service.add(session, address.email, name, source="web", ip=ip)
-    elif person.status == SubscriberStatus.PENDING:
-        # The clock restarts with the new link, so housekeeping gives it its full week.
-        # The name waits in the queued request until its link is confirmed.
-        person.status_changed_at = utcnow()
-    mail_queue.enqueue(session, mail_queue.CONFIRM, person.id, name)
+    mail_queue.enqueue(session, mail_queue.CONFIRM, _upsert_pending(session, address, name, ip),
+                       name)
+
+
+def _upsert_pending(session: Session, address: service.Address, name: str | None,
+                    ip: str | None) -> int:
+    """One statement whatever the address: a new one becomes a pending subscriber; a
+    pending one's clock restarts (housekeeping gives the new link its full week); anyone
+    else stays exactly as they are. The name waits in the queued request until its link
+    is confirmed, so a stranger cannot rename a known address."""
+    now = utcnow()
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(Subscriber).values(
+        email=address.email, email_key=address.key, name=name, source="web", consent_ip=ip,
+        status=SubscriberStatus.PENDING, created_at=now, status_changed_at=now)
+    # literal(..., type_) so the UTC column type stores `now` as every other write does.
+    restarted = case((Subscriber.status == SubscriberStatus.PENDING,
+                      literal(now, Subscriber.status_changed_at.type)),
+                     else_=Subscriber.status_changed_at)
+    return session.execute(statement.on_conflict_do_update(
+        index_elements=["email_key"], set_={"status_changed_at": restarted})
+        .returning(Subscriber.id)).scalar_one()
 
 
 def pending_confirmation(session: Session, links: Links, token: str) -> Subscriber:
