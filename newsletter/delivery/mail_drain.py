@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.errors import NewsletterError, TransportError
+from newsletter.mail.failures import Cause
 from newsletter.mail.links import Links
 from newsletter.mail.message import Envelope, Recipient, Result
 from newsletter.providers import Transport, get_transport
@@ -148,8 +149,13 @@ def _drop_reason(item: Claimed) -> str | None:
 
 
 def _outcome(item: Claimed, result: Result) -> Outcome:
+    """Sent; failed for good when the refusal is about the address or its recipient;
+    otherwise tried again (a duplicate confirmation harms nobody, and a refusal about us,
+    a relay or our key may be fixed within the day). Nobody is suppressed from here: a
+    pending address never consented, and housekeeping forgets it after a week."""
     if result.delivered:
         return Outcome(item.id, MailState.SENT)
-    if result.transient or result.ambiguous:  # a duplicate confirmation harms nobody
-        return Outcome(item.id, MailState.QUEUED, result.error)
-    return Outcome(item.id, MailState.FAILED, f"{result.status}: {result.error}")
+    error = f"{result.cause}: {result.error}"
+    if result.cause in (Cause.ADDRESS, Cause.RECIPIENT):
+        return Outcome(item.id, MailState.FAILED, error)
+    return Outcome(item.id, MailState.QUEUED, error)

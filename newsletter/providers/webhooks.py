@@ -33,6 +33,9 @@ class Event:
     email: str
     status: SubscriberStatus  # BOUNCED or COMPLAINED
     detail: str
+    # The delivery id our request carried for this copy (http.DELIVERY_ARG), when it came
+    # back.
+    delivery_id: object = None
 
 
 @dataclass(frozen=True)

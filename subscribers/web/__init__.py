@@ -19,7 +19,7 @@ from newsletter.mail.links import BadToken, ExpiredLink, Links
 from newsletter.render.templates import templates_dir
 from newsletter.settings import Settings, load_settings
 from newsletter.store.db import make_engine, session_factory, upgrade
-from subscribers.web import admin, limits, responses, webhooks
+from subscribers.web import admin, desk, limits, responses, webhooks
 from subscribers.web.readers import archive, manage, signup
 from subscribers.web.state import WebState, close_db
 
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf = CSRFProtect(app)
     csrf.exempt(webhooks.bp)
     csrf.exempt(manage.unsubscribe)
-    for blueprint in (signup.bp, manage.bp, archive.bp, admin.bp, webhooks.bp):
+    for blueprint in (signup.bp, manage.bp, archive.bp, admin.bp, desk.bp, webhooks.bp):
         app.register_blueprint(blueprint)
     limiter = limits.limiter(app, settings)
     limits.limit(app, limiter, "signup.subscribe", settings.signup_rate_limit,

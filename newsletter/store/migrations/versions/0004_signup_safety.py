@@ -1,15 +1,15 @@
 """signup safety: the mail queue and the webhook replay keys
 
-Revision ID: 0013
-Revises: 0001
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0013'
-down_revision = '0001'
+revision = '0004'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
