@@ -10,6 +10,10 @@ clock and the database. Two wake-ups:
   on DST days (measured with APScheduler 3.11: a cron trigger for 01:30 fires twice on a
   fall-back night, and for 02:30 at 03:30 on a spring-forward one);
 - every few minutes, the safety net: catch-up after downtime, late stories, retries.
+
+With NEWSLETTER_BOUNCE_FETCH_MINUTES (and NEWSLETTER_BOUNCE_IMAP_URL), a third job reads the
+bounce mailbox in the scheduler's own thread: a long send never delays it, and it touches
+only rows that are already sent.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from jobs.clock import next_slot
 from jobs.housekeeping import housekeeping
 from jobs.reconcile import Reconciler
+from newsletter.bounces.imap import fetch as fetch_bounces
+from newsletter.bounces.process import summary
 from newsletter.delivery.run import check_can_send
 from newsletter.errors import NewsletterError
 from newsletter.settings import Settings
@@ -94,7 +100,22 @@ class Daemon:
                           id="send", name="daily send")
         scheduler.add_job(self._wake.set, IntervalTrigger(seconds=self.check_every),
                           id="check", name="catch-up and housekeeping")
+        minutes = self.settings.bounce_fetch_minutes
+        if minutes:
+            scheduler.add_job(self._fetch_bounces, IntervalTrigger(minutes=minutes),
+                              id="bounces", name="bounce mailbox",
+                              next_run_time=utcnow())
         return scheduler
+
+    def _fetch_bounces(self) -> None:
+        try:
+            tally = fetch_bounces(self.settings, self.engine)
+        except (NewsletterError, SQLAlchemyError) as err:
+            log.error("bounce fetch failed, trying again in %d minutes: %s",
+                      self.settings.bounce_fetch_minutes, err)
+            return
+        if tally:
+            log.info("bounce mailbox: %s", summary(tally))
 
     def _check(self) -> None:
         try:

@@ -136,6 +136,22 @@ def _row(result: Result, attempts: int, now: dt.datetime) -> dict:
     return row
 
 
+def bounced(session: Session, delivery_id: object, email_key: str, why: str) -> bool:
+    """A later hard bounce for a copy the provider or relay had accepted: that delivery is
+    failed. The id comes from outside, so it must name a delivery to that very address;
+    anything else changes nothing."""
+    try:
+        delivery = int(str(delivery_id))
+    except ValueError:
+        return False
+    mine = select(Subscriber.id).where(Subscriber.email_key == email_key).scalar_subquery()
+    return bool(session.execute(update(Delivery).where(
+        Delivery.id == delivery, Delivery.subscriber_id == mine,
+        Delivery.state.in_([DeliveryState.SENT, DeliveryState.UNKNOWN]))
+        .values(state=DeliveryState.FAILED, error=why, updated_at=utcnow())
+        .execution_options(synchronize_session=False)).rowcount)
+
+
 def release(engine: Engine, worker: str, delivery_ids: Sequence[int],
             retry_in: float = 0, why: str | None = None) -> None:
     """Give back claimed rows that certainly did not go out (a refused key, a provider
