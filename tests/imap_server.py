@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -63,8 +64,13 @@ def available() -> bool:
 
 
 class Dovecot:
-    def __init__(self, root: Path, cert: Path, key: Path):
-        self.root = root
+    def __init__(self, cert: Path, key: Path):
+        # Its own folder, readable by Dovecot's unprivileged users (pytest's are 0700).
+        self.root = root = Path(tempfile.mkdtemp(prefix="dovecot-"))
+        root.chmod(0o755)
+        shutil.copy(cert, root / "cert.pem")
+        shutil.copy(key, root / "key.pem")
+        cert, key = root / "cert.pem", root / "key.pem"
         self.imap_port, self.imaps_port = free_port(), free_port()
         for sub in ("run", "state", "mail"):
             (root / sub).mkdir(parents=True)
@@ -104,3 +110,4 @@ class Dovecot:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
