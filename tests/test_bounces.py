@@ -4,6 +4,7 @@ from files, mboxes and maildirs, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import mailbox
 from pathlib import Path
 
@@ -250,3 +251,15 @@ def test_tokens_are_read_only_when_a_bounce_address_is_set(cli, sessions, env, t
     delivery = sent(sessions)
     raw = message("postfix_user_unknown.eml", Verp(BOUNCES, SECRET).return_path(delivery))
     assert process(cli, tmp_path, raw).output.strip() == "1 hard"
+
+
+def test_status_shows_what_came_back_by_mail(cli, sessions, bounce_env, tmp_path):
+    dead, full = sent(sessions), sent(sessions, "full@example.net")
+    process(cli, tmp_path, message("postfix_user_unknown.eml", bounce_env.return_path(dead)),
+            message("exim_mailbox_full.eml", bounce_env.return_path(full),
+                    rcpt="full@example.net", tag="2"))
+    result = cli("status", "--date", "2026-12-01")
+    assert "  failed   1" in result.output
+    assert "came back by mail: 1 hard, 1 soft" in result.output
+    info = json.loads(cli("status", "--date", "2026-12-01", "--json").output)
+    assert info["bounced_by_mail"] == {"hard": 1, "soft": 1}

@@ -13,6 +13,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from jobs.clock import next_slot
+from newsletter.bounces import report as bounce_report
 from newsletter.cli import DATE, AppContext, cli, on_signals, pass_app
 from newsletter.delivery import ledger
 from newsletter.delivery.edition import find_edition
@@ -94,8 +95,9 @@ def status(app: AppContext, date: dt.date | None, as_json: bool) -> None:
         counts = ledger.counts(session, edition.id) if edition else {
             s: 0 for s in ledger.STATES}
         runs = last_runs(session)
+        by_mail = bounce_report.counts(session, edition.id) if edition else {}
     info = {"date": day.isoformat(), "edition": edition.status.value if edition else None,
-            **counts, "total": sum(counts.values()),
+            **counts, "total": sum(counts.values()), "bounced_by_mail": by_mail,
             "last_run": _run_json(runs[0]) if runs else None,
             "next_run": _next_run(app)}
     if as_json:
@@ -104,6 +106,8 @@ def status(app: AppContext, date: dt.date | None, as_json: bool) -> None:
     click.echo(f"edition {day}: {info['edition'] or 'not created yet'}")
     for state in ledger.STATES:
         click.echo(f"  {state:<8} {counts[state]}")
+    if by_mail:  # newsletter bounces fetch / process: what came back after the send
+        click.echo("came back by mail: " + ", ".join(f"{n} {k}" for k, n in by_mail.items()))
     if runs:
         click.echo(f"last run: {_run_line(runs[0])}")
     click.echo(f"next scheduled send: {info['next_run']}")
