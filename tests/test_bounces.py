@@ -237,6 +237,15 @@ def test_mbox_maildir_and_folders(cli, sessions, bounce_env, tmp_path):
         ["bounced", "bounced", "complained"]
 
 
+def test_nonsense_is_unrecognised_and_read_once(cli, sessions, bounce_env, tmp_path):
+    junk = b"\x00\xff not a message at all \xe9\r\n\r\n--\r\n"
+    bad_report = (b"Message-ID: <\xe9@x>\r\nContent-Type: multipart/report; "
+                  b"report-type=delivery-status; boundary=b\r\n\r\n--b\r\n"
+                  b"Content-Type: message/delivery-status\r\n\r\nnonsense\r\n--b--\r\n")
+    assert process(cli, tmp_path, junk, bad_report).output.strip() == "2 unrecognised"
+    assert process(cli, tmp_path, junk, bad_report).output.strip() == "2 duplicate"
+
+
 def test_a_missing_path_fails_before_anything_is_read(cli, sessions, bounce_env, tmp_path):
     raw = message("postfix_user_unknown.eml", bounce_env.return_path(sent(sessions)))
     (tmp_path / "real.eml").write_bytes(raw)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import email
 import email.policy
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from email.message import Message
@@ -23,6 +24,7 @@ from typing import Literal
 
 from flufl.bounce import all_failures
 
+log = logging.getLogger(__name__)
 Kind = Literal["bounce", "complaint", "auto-reply", "unrecognised"]
 
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
@@ -74,8 +76,9 @@ def read(raw: bytes) -> Notice:
 
 
 def _message_key(message: Message, raw: bytes) -> str:
-    message_id = (message.get("Message-ID") or "").strip()
-    return hashlib.sha256(message_id.encode() if message_id else raw).hexdigest()
+    message_id = str(message.get("Message-ID") or "").strip()
+    return hashlib.sha256(message_id.encode("utf-8", "surrogateescape") if message_id
+                          else raw).hexdigest()
 
 
 def _addresses(message: Message, names: tuple[str, ...]) -> tuple[str, ...]:
@@ -126,7 +129,12 @@ def _typed_address(value: str) -> str:
 
 
 def _library_failures(message: Message) -> tuple[Failure, ...]:
-    temporary, permanent = all_failures(message)
+    try:
+        temporary, permanent = all_failures(message)
+    except Exception:  # noqa: BLE001 - heuristics on untrusted mail: one odd message must
+        log.warning("flufl.bounce could not read a message; taken as unrecognised",
+                    exc_info=True)  # not stop the rest of the mailbox
+        return ()
     found = [Failure(a.decode("utf-8", "replace").lower(), True, _text_status(message, a))
              for a in sorted(permanent)]
     found += [Failure(a.decode("utf-8", "replace").lower(), False)
