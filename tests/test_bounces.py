@@ -272,3 +272,24 @@ def test_status_shows_what_came_back_by_mail(cli, sessions, bounce_env, tmp_path
     assert "came back by mail: 1 hard, 1 soft" in result.output
     info = json.loads(cli("status", "--date", "2026-12-01", "--json").output)
     assert info["bounced_by_mail"] == {"hard": 1, "soft": 1}
+
+
+def test_status_failures_lists_bounces_by_mail_beside_refusals_at_send_time(
+        cli, sessions, bounce_env, tmp_path):
+    dead, full = sent(sessions), sent(sessions, "full@example.net")
+    blocked = sent(sessions, "blocked@example.net")
+    process(cli, tmp_path, message("postfix_user_unknown.eml", bounce_env.return_path(dead)),
+            message("exim_mailbox_full.eml", bounce_env.return_path(full),
+                    rcpt="full@example.net", tag="2"),
+            message("m365_blocked_by_policy.eml", bounce_env.return_path(blocked),
+                    rcpt="blocked@example.net", tag="3"))
+    text = cli("status", "--date", "2026-12-01", "--failures").output
+    assert "1 x bounced by mail: 5.1.1 550 5.1.1" in text
+    assert f"  {PERSON}  failed (address)" in text
+    assert "2 came back by mail (soft, refused, complaints):" in text
+    assert "  full@example.net  soft 5.2.2" in text
+    assert "  blocked@example.net  refused 5.7.1" in text
+    info = json.loads(cli("status", "--date", "2026-12-01", "--failures", "--json").output)
+    assert [f["deliveries"][0]["email"] for f in info["failures"]] == [PERSON]
+    assert [(b["email"], b["kind"], b["status"]) for b in info["by_mail"]] == [
+        ("full@example.net", "soft", "5.2.2"), ("blocked@example.net", "refused", "5.7.1")]

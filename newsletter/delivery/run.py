@@ -56,8 +56,8 @@ class SendRun:
         check_can_send(settings, transport_factory)  # before the edition is frozen
         self.errors: list[BaseException] = []
 
-    def run(self, date: dt.date, *, workers: int = 1,
-            resend_unknown: bool = False) -> SendReport:
+    def run(self, date: dt.date, *, workers: int = 1, resend_unknown: bool = False,
+            retry_failed: bool = False) -> SendReport:
         started = time.monotonic()
         if self.settings.transport != "outbox" and not self.settings.base_url.startswith(
                 "https://"):
@@ -69,6 +69,9 @@ class SendRun:
         if resend_unknown:
             requeued = ledger.requeue_unknown(self.engine, edition.id)
             log.warning("resending %d deliveries of unknown fate", requeued)
+        if retry_failed:
+            log.warning("resending %d failed deliveries",
+                        ledger.retry_failed(self.engine, edition.id))
         progress = Progress.starting(self._counts(edition.id))
         self.on_progress(progress)
         self._send(edition, date, progress, workers)
@@ -92,7 +95,7 @@ class SendRun:
         envelope = Envelope.from_settings(self.settings, content.subject, content.html,
                                           content.text)
         claimer = Claimer(self.settings, self.engine, edition.id, date, self.stop)
-        recorder = Recorder(self.engine, progress)
+        recorder = Recorder(self.settings, self.engine, progress)
         threads = [threading.Thread(target=self._guarded, name=f"sender-{n}", args=(Sender(
             self.settings, self.transport_factory, envelope, claimer, recorder,
             self.on_progress, self.stop),)) for n in range(max(1, workers))]
@@ -100,6 +103,7 @@ class SendRun:
             thread.start()
         for thread in threads:
             thread.join()
+        recorder.settle(stopped_early=bool(self.errors) or self.stop.is_set())
         if self.errors:
             raise _as_send_error(self.errors[0])
 

@@ -6,19 +6,23 @@ transactions of their own (newsletter.delivery.ledger).
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
 import threading
 from collections.abc import Callable
 
+from newsletter.delivery import ledger
 from newsletter.delivery.claim import Claimer, batch_size
 from newsletter.delivery.record import Recorder
 from newsletter.delivery.report import Progress
-from newsletter.errors import TransportError
-from newsletter.mail.message import Envelope, Recipient, Result
+from newsletter.errors import SendError, TransportError
+from newsletter.mail.message import Envelope, Recipient
 from newsletter.providers.base import Transport
 from newsletter.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class Sender:
@@ -34,6 +38,7 @@ class Sender:
         with self.transport_factory(self.settings) as transport:
             size = batch_size(self.settings, transport)
             while not self.stop.is_set():
+                self.recorder.retry_window.check()
                 recipients = self.claimer.next_batch(self.name, size)
                 if recipients is None:
                     return
@@ -42,14 +47,21 @@ class Sender:
                     self.on_progress(self.recorder.progress)
 
     def send(self, transport: Transport, recipients: list[Recipient]) -> None:
-        results: list[Result] = []
         try:
             results = transport.send_batch(self.envelope, recipients)
         except TransportError as err:
-            results = err.partial
+            self.recorder.results(self.name, err.partial)
             self.recorder.call_failed(self.name, recipients, err)
+        except Exception as err:
+            # Not a refusal but a bug of ours: nothing is known to have gone out of this
+            # batch's unfinished part, and guessing would be worse. Keep the traceback.
+            log.exception("bug in the %s transport; the batch goes back to pending",
+                          transport.name)
+            ledger.release(self.recorder.engine, self.name, [r.delivery_id for r in recipients],
+                           why=f"a bug in the {transport.name} transport: {err!r}")
+            raise SendError(f"stopped by a bug in the {transport.name} transport "
+                            f"({type(err).__name__}: {err}); the batch went back to pending "
+                            "and nothing was lost. The traceback is in the log.") from err
         else:
-            self.recorder.call_succeeded()
-        finally:
-            if results:
-                self.recorder.results(self.name, results)
+            self.recorder.call_succeeded(self.name, results)
+        self.recorder.breaker.check()  # once the whole batch is accounted for

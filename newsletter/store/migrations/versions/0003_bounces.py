@@ -1,7 +1,7 @@
 """bounces and complaints by mail (issue 18)
 
 Revision ID: 0003_bounces
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-02
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0003_bounces'
-down_revision = '0001'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 
