@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from newsletter.bounces.apply import verdict
+from newsletter.bounces.read import Failure
 from newsletter.mail.verp import TOKEN_LENGTH, ForgedToken, Verp
 from newsletter.store.models import (
     Bounce,
@@ -293,3 +295,21 @@ def test_status_failures_lists_bounces_by_mail_beside_refusals_at_send_time(
     assert [f["deliveries"][0]["email"] for f in info["failures"]] == [PERSON]
     assert [(b["email"], b["kind"], b["status"]) for b in info["by_mail"]] == [
         ("full@example.net", "soft", "5.2.2"), ("blocked@example.net", "refused", "5.7.1")]
+
+
+@pytest.mark.parametrize(("failure", "kind"), [
+    (Failure("a@x.org", True, "5.1.1", "550 5.1.1 user unknown"), "hard"),
+    (Failure("a@x.org", True, "5.1.10", "550 5.1.10 RecipientNotFound"), "hard"),
+    (Failure("a@x.org", True, "5.2.1", "550 5.2.1 mailbox disabled"), "hard"),
+    (Failure("a@x.org", True, "5.2.2", "552 5.2.2 mailbox full"), "soft"),
+    (Failure("a@x.org", False, "4.4.1", "connection timed out"), "soft"),
+    (Failure("a@x.org", True, "5.7.1", "550 5.7.1 blocked using Spamhaus"), "refused"),
+    (Failure("a@x.org", True, "5.7.26", "550 5.7.26 DMARC"), "refused"),
+    (Failure("a@x.org", True, "5.1.8", "553 5.1.8 bad sender domain"), "refused"),
+    # Exim's Status 5.0.0 with a remote answer without an enhanced code: the basic code
+    (Failure("a@x.org", True, "5.0.0", "550 No such user here"), "hard"),
+    (Failure("a@x.org", True, "5.0.0", "550 Relaying denied"), "refused"),
+    (Failure("a@x.org", True, "", ""), "hard"),  # flufl.bounce's permanent verdict alone
+])
+def test_verdicts_read_the_answer_as_a_refusal_at_send_time_would_be(failure, kind):
+    assert verdict(failure).value == kind

@@ -5,12 +5,15 @@ must match a delivery of the last 30 days, so a bounce about an address we did n
 changes nothing. A token that does not verify makes the whole message ignored: a forger
 must not get the fallback either. What each verdict does:
 
-- hard (the address is dead: RFC 3463 X.1.x about the recipient, X.2.1 disabled, or the
+The server's answer is read as the same answer at RCPT time would be
+(newsletter.providers.smtp_replies; docs/ARCHITECTURE.md, "Failures"):
+
+- hard (about the address: X.1.x, X.2.1 disabled, a bare 550 without policy words, or the
   library's permanent verdict): the delivery failed, the address suppressed with the reason;
-- soft (4.x.x, X.2.2 mailbox full, X.4.4 unroutable): counted, and the address suppressed
-  once NEWSLETTER_SOFT_BOUNCE_LIMIT copies bounced within 30 days;
-- refused (other 5.x.x: policy, content, our reputation; docs/ARCHITECTURE.md): recorded
-  for the operator, nobody suppressed: the next copy to anyone would meet the same;
+- soft (4.x.x, delayed, X.2.2 mailbox full and the mailbox's other troubles): counted, and
+  the address suppressed once NEWSLETTER_SOFT_BOUNCE_LIMIT copies bounced within 30 days;
+- refused (about us or the message: policy, content, reputation, routing): recorded for
+  the operator, nobody suppressed: the next copy to anyone would meet the same;
 - complaint (ARF Feedback-Type: abuse): the subscriber complained, the address suppressed;
 - auto-reply, unrecognised, forged: recorded and counted, nothing else.
 
@@ -21,13 +24,16 @@ owns the transaction (one per message).
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from newsletter.bounces.read import Failure, Notice
 from newsletter.delivery import ledger
+from newsletter.mail.failures import Cause
 from newsletter.mail.verp import ForgedToken, Verp
+from newsletter.providers.smtp_replies import smtp_cause
 from newsletter.store.models import (
     Bounce,
     BounceKind,
@@ -108,19 +114,24 @@ def _recent_delivery(session: Session, email_key: str) -> int | None:
 
 
 def verdict(failure: Failure) -> BounceKind:
-    """Hard, soft or refused, from the RFC 3463 code (class.subject.detail)."""
-    if not failure.permanent or failure.status.startswith("4"):
+    """Hard, soft or refused: the remote server's answer read as a refusal at RCPT time
+    would be (newsletter.providers.smtp_replies, the one reading of RFC 3463 codes)."""
+    if not failure.permanent:
         return BounceKind.SOFT
-    if not failure.status:
-        return BounceKind.HARD  # the library's permanent verdict, no code to read
-    _, subject, detail = (int(n) for n in failure.status.split("."))
-    if subject == 1 and detail not in (7, 8):  # X.1.7, X.1.8 are about *our* address
-        return BounceKind.HARD
-    if (subject, detail) == (2, 1):  # mailbox disabled
-        return BounceKind.HARD
-    if (subject, detail) in ((2, 2), (4, 4)):  # mailbox full; domain unroutable: may pass
-        return BounceKind.SOFT
-    return BounceKind.REFUSED
+    if failure.status and not failure.status.endswith(".0.0"):
+        cause = smtp_cause(550, failure.status, "rcpt")
+    else:  # no specific enhanced code: the basic one the server wrote, if any
+        basic = _BASIC.match(failure.detail)
+        if basic is None:
+            return BounceKind.HARD  # the library's permanent verdict, nothing more to read
+        cause = smtp_cause(int(basic.group(1)), basic.group(2), "rcpt")
+    return _VERDICT[cause]
+
+
+_BASIC = re.compile(r"\s*([45]\d\d)[ -](.*)", re.S)
+_VERDICT = {Cause.ADDRESS: BounceKind.HARD, Cause.RECIPIENT: BounceKind.SOFT,
+            Cause.TRANSIENT: BounceKind.SOFT, Cause.MESSAGE: BounceKind.REFUSED,
+            Cause.CONFIG: BounceKind.REFUSED, Cause.AMBIGUOUS: BounceKind.SOFT}
 
 
 def _bounce(session: Session, notice: Notice, delivery_id: int, key: str, failure: Failure,
