@@ -250,6 +250,32 @@ class Run(Base):
     detail: Mapped[str | None] = mapped_column(Text)
 
 
+class StoryAction(enum.StrEnum):
+    ADDED = "added"
+    EDITED = "edited"
+    DELETED = "deleted"
+    MOVED = "moved"
+    IMPORTED = "imported"  # `newsletter stories import` (added or replaced by title)
+
+
+class StoryChange(Base):
+    """The editors' audit log: every change to a day's stories, when, and from where."""
+
+    __tablename__ = "story_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    date: Mapped[dt.date] = mapped_column(Date, index=True)  # the day the story belongs to
+    # No foreign key: the log outlives a deleted story.
+    story_id: Mapped[int | None]
+    action: Mapped[StoryAction] = mapped_column(_enum(StoryAction, "story_action"))
+    title: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)
+    # The story in the text format before an edit or a delete: pasting it back undoes it.
+    before: Mapped[str | None] = mapped_column(Text)
+    client: Mapped[str] = mapped_column(String(200))  # the web client's address, or the CLI
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class BounceKind(enum.StrEnum):
     """What a message that came back by mail turned out to be (newsletter/bounces)."""
 

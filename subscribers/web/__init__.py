@@ -21,7 +21,7 @@ from newsletter.render.templates import templates_dir
 from newsletter.settings import Settings, load_settings
 from newsletter.store.db import make_engine, session_factory, upgrade
 from subscribers.signup import Confirmations, RequestLimiter
-from subscribers.web import admin, responses, webhooks
+from subscribers.web import admin, desk, responses, webhooks
 from subscribers.web.readers import archive, manage, signup
 from subscribers.web.state import WebState, close_db
 
@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf = CSRFProtect(app)
     csrf.exempt(webhooks.bp)
     csrf.exempt(manage.unsubscribe)
-    for blueprint in (signup.bp, manage.bp, archive.bp, admin.bp, webhooks.bp):
+    for blueprint in (signup.bp, manage.bp, archive.bp, admin.bp, desk.bp, webhooks.bp):
         app.register_blueprint(blueprint)
     app.teardown_appcontext(close_db)
     app.after_request(responses.security_headers)
