@@ -20,7 +20,7 @@ FLOORS = [
     ("newsletter.render",),
     ("newsletter.mail",),
     ("newsletter.providers",),
-    ("newsletter.delivery",),
+    ("newsletter.delivery", "newsletter.bounces"),
     ("subscribers", "jobs"),
     ("newsletter.cli", "newsletter.__main__", "subscribers.web"),
 ]
