@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from newsletter.cli import DATE, AppContext, cli, pass_app
+from newsletter.cli import DATE, AppContext, cli, pass_app, warn_without_postal_address
 from newsletter.errors import NewsletterError
 from newsletter.mail.links import slot_values
 from newsletter.render.edition import RenderedEdition, render_edition
@@ -25,6 +25,7 @@ from newsletter.stories.imports import require_day
 def render(app: AppContext, date: dt.date | None, out: Path, screenshots: bool) -> None:
     """Render the day's edition to OUT/edition.html and OUT/edition.txt."""
     day = app.day(date)
+    warn_without_postal_address(app.settings)
     with app.sessions() as session:
         stories = require_day(session, day)
     edition = render_edition(stories, date=day, settings=app.settings)

@@ -14,7 +14,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from jobs.clock import next_slot
 from newsletter.bounces import report as bounce_report
-from newsletter.cli import DATE, AppContext, cli, on_signals, pass_app
+from newsletter.cli import (
+    DATE,
+    AppContext,
+    cli,
+    on_signals,
+    pass_app,
+    warn_without_postal_address,
+)
 from newsletter.delivery import ledger
 from newsletter.delivery.edition import find_edition
 from newsletter.delivery.report import Progress as SendProgress
@@ -74,6 +81,7 @@ def send(app: AppContext, date: dt.date | None, workers: int, resend_unknown: bo
     fate (see `newsletter status --failures`).
     """
     day = app.day(date)
+    warn_without_postal_address(app.settings)
     stop = threading.Event()  # SIGTERM/SIGINT: stop between batches, the one in flight recorded
     with on_signals(stop.set), progress_display(f"sending {day}") as show:
         report = send_edition(app, day, workers=workers, resend_unknown=resend_unknown,
