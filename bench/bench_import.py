@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_send import newsletter  # noqa: E402
 from databases import POSTGRES, fresh_url  # noqa: E402
 
-from newsletter.db import make_engine, upgrade  # noqa: E402
-from newsletter.models import Subscriber, utcnow  # noqa: E402
+from newsletter.store.db import make_engine, upgrade  # noqa: E402
+from newsletter.store.models import Subscriber, utcnow  # noqa: E402
 
 
 def people(size: int, folder: Path) -> Path:

@@ -12,9 +12,9 @@ import time
 from email.message import EmailMessage
 from email.utils import formatdate
 
-from newsletter.message import Envelope, Recipient
-from newsletter.mime import MimeBuilder
-from newsletter.slots import SlottedText
+from newsletter.mail.message import Envelope, Recipient
+from newsletter.mail.mime import MimeBuilder
+from newsletter.render.slots import SlottedText
 
 STORY = ("<tr><td style=\"padding:8px 0px;color:#1a1a1a\"><h2>Story title with ümlauts "
          "&amp; = signs</h2><p>" + "Every side of the story, told fairly. " * 20

@@ -19,8 +19,8 @@ from email.message import EmailMessage
 from mjml import mjml2html
 from premailer import transform
 
-from newsletter.rendering import render_edition
-from newsletter.rendering_email import environment
+from newsletter.render.edition import render_edition
+from newsletter.render.emails import environment
 from newsletter.settings import load_settings
 from tests.editions import ordinary_day  # the editable install puts the checkout on the path
 
@@ -38,8 +38,9 @@ def recipient(i: int) -> dict[str, str]:
 def tutorial_copy(stories, settings, values: dict[str, str]) -> bytes:
     """What a tutorial does for each recipient: render everything, inline, build MIME."""
     env = environment()
-    context = {"title": "t", "stories": stories, "preheader": "p", "date_long": "d", "web": False,
-               "full_count": len(stories), "list_name": settings.list_name,
+    context = {"title": "t", "stories": stories, "preheader": "p", "date_long": "d",
+               "full_count": len(stories), "narrative_words": settings.narrative_words,
+               "list_name": settings.list_name,
                "postal_address": settings.postal_address, "base_url": settings.base_url,
                **values}
     html = transform(mjml2html(env.get_template("edition.mjml.j2").render(context)))

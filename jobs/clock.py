@@ -1,8 +1,8 @@
 """When the daily send is due: pure functions of an instant, the send time and the zone.
 
 The edition date is the date of the scheduled send time in NEWSLETTER_TIMEZONE, never the
-date of `now()` (DESIGN.md, scheduling facts). DST policy, the same everywhere (daemon,
-wake-up trigger, `newsletter status`):
+date of `now()` (docs/ARCHITECTURE.md, "Scheduling facts"). DST policy, the same everywhere
+(daemon, wake-up trigger, `newsletter status`):
 
 - a send time the clocks skip (spring forward, 02:30 in America/New_York) happens once, at
   the first instant after the jump (03:00 local), as cron does;

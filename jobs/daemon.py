@@ -1,15 +1,21 @@
 """The daemon: APScheduler wakes it, a reconcile pass decides what is due.
 
-DESIGN.md, scheduling facts: APScheduler's defaults drop a run that is 1 s late, and a job
-store must never be shared between scheduler processes. So the jobs live in memory, never
-expire (misfire_grace_time=None, coalesce=True), and only set an event; the main thread
-then runs housekeeping and the reconcile pass (jobs.reconcile), which reads the clock and
-the database. Two wake-ups:
+docs/ARCHITECTURE.md, "Scheduling facts": APScheduler's defaults drop a run that is 1 s
+late, and a job store must never be shared between scheduler processes. So the jobs live in
+memory, never expire (misfire_grace_time=None, coalesce=True), and only set an event; the
+main thread then runs housekeeping and the reconcile pass (jobs.reconcile), which reads the
+clock and the database. Two wake-ups:
 
 - at each slot, from SlotTrigger, which asks jobs.clock, so the wake-up and the pass agree
   on DST days (measured with APScheduler 3.11: a cron trigger for 01:30 fires twice on a
   fall-back night, and for 02:30 at 03:30 on a spring-forward one);
 - every few minutes, the safety net: catch-up after downtime, late stories, retries.
+
+Beside them a thread drains the mail queue every few seconds (sign-up confirmations,
+newsletter.delivery.mail_drain), so a long send never delays a confirmation.
+With NEWSLETTER_BOUNCE_FETCH_MINUTES (and NEWSLETTER_BOUNCE_IMAP_URL), a third job reads the
+bounce mailbox in the scheduler's own thread: a long send never delays it, and it touches
+only rows that are already sent.
 """
 
 from __future__ import annotations
@@ -28,14 +34,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from jobs.clock import next_slot
 from jobs.housekeeping import housekeeping
 from jobs.reconcile import Reconciler
+from newsletter.bounces.imap import fetch as fetch_bounces
+from newsletter.bounces.process import summary
+from newsletter.delivery.mail_drain import MailDrain
+from newsletter.delivery.prune import prune
+from newsletter.delivery.run import check_can_send
 from newsletter.errors import NewsletterError
-from newsletter.models import utcnow
-from newsletter.prune import prune
-from newsletter.sender import check_can_send
 from newsletter.settings import Settings
+from newsletter.store.models import utcnow
 
 log = logging.getLogger(__name__)
 STOP_POLL_SECONDS = 0.5
+DRAIN_EVERY = 5.0  # seconds between looks at the mail queue
 
 
 class SlotTrigger(BaseTrigger):
@@ -65,7 +75,7 @@ class Daemon:
         self._pruned_on: dt.date | None = None
 
     def request_stop(self) -> None:
-        """No new claims; the batch in flight is sent and recorded (newsletter.sender), then
+        """No new claims; the batch in flight is sent and recorded (newsletter.delivery.run), then
         run() returns. Safe in a signal handler: it takes no lock the interrupted main thread
         may hold (only worker threads wait on `stop`; the main loop polls it)."""
         self.stop.set()
@@ -78,6 +88,7 @@ class Daemon:
                  f"{s.send_time:%H:%M}", s.timezone, s.catchup_hours, self.check_every)
         self._log_next()
         self._wake.set()  # check at once: a send missed while down goes out now
+        drain = MailDrain(self.settings, self.engine).start(self.stop, DRAIN_EVERY)
         try:
             while not self.stop.is_set():
                 if self._wake.wait(STOP_POLL_SECONDS):
@@ -85,6 +96,7 @@ class Daemon:
                     self._check()
         finally:
             scheduler.shutdown()
+            drain.join(timeout=10)  # an email in flight is recorded before exit
         log.info("stopped")
 
     def _scheduler(self) -> BackgroundScheduler:
@@ -96,7 +108,22 @@ class Daemon:
                           id="send", name="daily send")
         scheduler.add_job(self._wake.set, IntervalTrigger(seconds=self.check_every),
                           id="check", name="catch-up and housekeeping")
+        minutes = self.settings.bounce_fetch_minutes
+        if minutes:
+            scheduler.add_job(self._fetch_bounces, IntervalTrigger(minutes=minutes),
+                              id="bounces", name="bounce mailbox",
+                              next_run_time=utcnow())
         return scheduler
+
+    def _fetch_bounces(self) -> None:
+        try:
+            tally = fetch_bounces(self.settings, self.engine)
+        except (NewsletterError, SQLAlchemyError) as err:
+            log.error("bounce fetch failed, trying again in %d minutes: %s",
+                      self.settings.bounce_fetch_minutes, err)
+            return
+        if tally:
+            log.info("bounce mailbox: %s", summary(tally))
 
     def _check(self) -> None:
         try:

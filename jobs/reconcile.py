@@ -1,8 +1,8 @@
 """One reconcile pass: is the latest slot's edition due? Then send it, or resume it.
 
-APScheduler only wakes the daemon (DESIGN.md, scheduling facts: its defaults drop late runs
-and its job stores must not be shared), so what to do is decided here, from the clock and
-the database alone. A missed wake-up, a restart or a second daemon therefore changes
+APScheduler only wakes the daemon (docs/ARCHITECTURE.md, "Scheduling facts": its defaults
+drop late runs and its job stores must not be shared), so what to do is decided here, from
+the clock and the database alone. A missed wake-up, a restart or a second daemon therefore changes
 nothing: the edition row for the date is unique and each delivery row is claimed once.
 
 - Starting an edition is limited to NEWSLETTER_CATCHUP_HOURS after its slot: a machine
@@ -23,11 +23,12 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from jobs.clock import Slot, latest_slot
-from newsletter import ledger
-from newsletter.edition import find_edition
-from newsletter.models import EditionStatus, Story, utcnow
-from newsletter.sender import SendReport, SendRun
+from newsletter.delivery import ledger
+from newsletter.delivery.edition import find_edition
+from newsletter.delivery.report import SendReport
+from newsletter.delivery.run import SendRun
 from newsletter.settings import Settings
+from newsletter.store.models import EditionStatus, Story, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -31,29 +31,55 @@ class NoStories(NewsletterError):
                          f"stories import PATH --date {date.isoformat()}`")
 
 
+class EditionFrozen(NewsletterError):
+    """The day's edition is frozen (its first send began): its stories can no longer change.
+
+    A correction goes into the next open edition (`correction_day`): subscribers already
+    have, or are getting, the frozen version, and the archive shows that same version.
+    """
+
+    def __init__(self, date, state: str, frozen_at, correction_day):
+        self.date, self.state, self.correction_day = date, state, correction_day
+        super().__init__(
+            f"The edition of {date:%A %d %B %Y} is {state}: it was frozen at "
+            f"{frozen_at:%H:%M} UTC on {frozen_at:%d %B}, when its first send began, and "
+            "every subscriber gets that version, as does its archive page. Its stories can no "
+            "longer be changed, moved or deleted: put a correction in the edition of "
+            f"{correction_day:%A %d %B %Y}.")
+
+
 class SubscriberError(NewsletterError):
     """A subscriber cannot be added, changed or found."""
 
 
 class TransportError(NewsletterError):
-    """A whole call to a mail transport failed (network, auth, protocol).
+    """A whole call to a mail transport failed (network, auth, protocol, a refusal that
+    is about us rather than one recipient).
 
     Carries the provider's status and body when there was one, so operators see what
-    the provider said.
+    the provider said, and its cause (newsletter.mail.failures.Cause): transient (try again
+    later), ambiguous (the request left and no answer came back: the messages may have
+    been accepted), or one that stops the run (message, config).
     """
 
-    def __init__(self, message: str, *, status: int | None = None, body: str | None = None,
-                 transient: bool = False, ambiguous: bool = False):
+    def __init__(self, message: str, *, cause: str = "config", status: int | None = None,
+                 body: str | None = None):
         super().__init__(message)
-        self.status, self.body, self.transient = status, body, transient
-        # The request left and no answer came back: the messages may have been accepted.
-        self.ambiguous = ambiguous
+        self.cause, self.status, self.body = cause, status, body
         # Results known before the call failed (earlier messages of the batch, refused
         # addresses): the caller records these and retries only the rest.
         self.partial: list = []
         # Recipients of the batch that no request carried yet: certainly not sent, even
         # when the failed request itself is ambiguous.
         self.untouched: list = []
+
+    @property
+    def transient(self) -> bool:
+        return self.cause == "transient"
+
+    @property
+    def ambiguous(self) -> bool:
+        return self.cause == "ambiguous"
 
 
 class AuthRefused(TransportError):

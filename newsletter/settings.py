@@ -7,9 +7,11 @@ order). A bad value stops start-up with a message naming the variable and the va
 from __future__ import annotations
 
 import datetime as dt
+import re
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
@@ -21,7 +23,8 @@ from newsletter.errors import ConfigError
 PREFIX = "NEWSLETTER_"
 # Values never echoed back in an error message.
 SECRET_FIELDS = {"smtp_password", "esp_api_key", "secret_key", "admin_password",
-                 "mailgun_webhook_signing_key", "postmark_webhook_password"}
+                 "mailgun_webhook_signing_key", "postmark_webhook_password",
+                 "secret_key_fallbacks", "redis_url", "bounce_imap_url"}
 
 
 def check_address(value: str) -> str:
@@ -59,6 +62,11 @@ class Settings(BaseSettings):
     list_name: str = "The Daily Spin"
     base_url: str = "http://127.0.0.1:8000"
     secret_key: str | None = None
+    # Older keys, comma-separated: tokens they signed still verify (key rotation); new
+    # tokens use secret_key only.
+    secret_key_fallbacks: str = ""
+    # Days a preferences / data-export link works; unsubscribe links never expire.
+    manage_token_days: int = Field(30, ge=1, le=3650)
     postal_address: str | None = None
 
     send_time: dt.time = dt.time(6, 0)
@@ -67,12 +75,30 @@ class Settings(BaseSettings):
     rate_limit: float = Field(0.0, ge=0)
     test_recipients: str = ""
     size_budget_kb: int = Field(100, ge=10)
+    # Past this many words the email shows a narrative's opening and a link to the whole of
+    # it on the web edition (newsletter.render.prose.opening); the text part keeps it whole.
+    narrative_words: int = Field(120, ge=20)
     catchup_hours: float = Field(6.0, ge=0, le=23)
     lease_seconds: int = Field(300, ge=1)
+    # How long a run keeps retrying transient trouble (4xx, 429, 503, a relay that is down)
+    # before it stops and leaves the copies pending for the next `send`.
+    retry_window: dt.timedelta = dt.timedelta(hours=4)
+    # The circuit breaker: more than this percent of permanent refusals among the last
+    # `breaker_window` attempts means the relay or the provider is refusing us, not the
+    # readers: the run stops and nobody is suppressed.
+    breaker_window: int = Field(50, ge=5, le=10_000)
+    breaker_percent: float = Field(20.0, gt=0, le=100)
+    message_id_domain: str | None = None
     send_workers: int = Field(1, ge=1, le=64)  # the daemon's parallel senders
-    keep_days: int = Field(90, ge=1)  # per-recipient rows kept this long (newsletter.prune)
+    # Per-recipient delivery rows are kept this long (newsletter.delivery.prune).
+    keep_days: int = Field(90, ge=1)
     admin_password: str | None = None
     trusted_proxies: int = Field(0, ge=0, le=5)  # reverse proxies setting X-Forwarded-For
+    # Where the web app's rate limits count (Flask-Limiter storage); unset: each process's
+    # memory, exact only with one process.
+    redis_url: str | None = None
+    # Sign-up posts per client address, in Flask-Limiter's syntax ("10/hour", "5 per minute").
+    signup_rate_limit: str = "10/hour"
 
     dkim_domain: str | None = None
     dkim_selector: str | None = None
@@ -83,6 +109,13 @@ class Settings(BaseSettings):
     postmark_webhook_username: str | None = None
     postmark_webhook_password: str | None = None
 
+    # Bounces and complaints by mail (newsletter/bounces).
+    bounce_address: str | None = None
+    bounce_imap_url: str | None = None
+    bounce_imap_done_folder: str = "Processed"
+    bounce_fetch_minutes: int | None = Field(None, ge=1)
+    soft_bounce_limit: int = Field(3, ge=1)
+
     @field_validator("send_time", mode="before")
     @classmethod
     def _hh_mm(cls, value: object) -> object:
@@ -91,6 +124,42 @@ class Settings(BaseSettings):
                 return dt.datetime.strptime(value.strip(), "%H:%M").time()
             except ValueError:
                 raise ValueError("expected a 24-hour time HH:MM, e.g. 06:00") from None
+        return value
+
+    @field_validator("signup_rate_limit")
+    @classmethod
+    def _limit(cls, value: str) -> str:
+        from limits import parse_many  # Flask-Limiter's own parser: the syntax it accepts
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError("expected a rate limit such as 10/hour or 5 per minute") from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected a redis://, rediss:// or unix:// URL")
+        return value or None
+
+    @field_validator("retry_window", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        if isinstance(value, str):
+            match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", value.lower())
+            if not match:
+                raise ValueError("expected a duration such as 4h, 90m or 600 (seconds)")
+            unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+            return dt.timedelta(seconds=float(match.group(1)) * unit)
+        return value
+
+    @field_validator("message_id_domain")
+    @classmethod
+    def _domain(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9.-]+", value):
+            raise ValueError("expected an ASCII domain name, e.g. news.example.org")
         return value
 
     @field_validator("timezone")
@@ -109,7 +178,7 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("http://", "https://")) or len(value.split("/")[2]) == 0:
             raise ValueError("expected an http:// or https:// URL")
-        return value.rstrip("/")
+        return _ascii_url(value.rstrip("/"))
 
     @field_validator("sender", "reply_to")
     @classmethod
@@ -133,6 +202,30 @@ class Settings(BaseSettings):
         except EmailNotValidError as err:
             raise ValueError(f"expected a comma list of addresses: {err}") from None
 
+    @field_validator("bounce_address")
+    @classmethod
+    def _bounce_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        local, at, domain = value.strip().rpartition("@")
+        # VERP puts "+token" after the local part (bounces+token@domain): no "+" of its own.
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", local) or not at or not domain \
+                or not re.fullmatch(r"[A-Za-z0-9.-]+", domain):
+            raise ValueError("expected a plain address such as bounces@news.example.org "
+                             "(letters, digits, '.', '_' or '-' before the @)")
+        return value.strip()
+
+    @field_validator("bounce_imap_url")
+    @classmethod
+    def _imap_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("imap", "imaps") or not parts.hostname or not parts.username:
+            raise ValueError("expected imaps://user:password@host/INBOX (or imap://, which "
+                             "uses STARTTLS)")
+        return value
+
     @model_validator(mode="after")
     def _together(self) -> Settings:
         dkim = [self.dkim_domain, self.dkim_selector, self.dkim_private_key_path]
@@ -141,6 +234,8 @@ class Settings(BaseSettings):
         if self.dkim_private_key_path and not self.dkim_private_key_path.is_file():
             raise ValueError(f"NEWSLETTER_DKIM_PRIVATE_KEY_PATH: no file at "
                              f"{self.dkim_private_key_path}")
+        if self.bounce_fetch_minutes and not self.bounce_imap_url:
+            raise ValueError("NEWSLETTER_BOUNCE_FETCH_MINUTES needs NEWSLETTER_BOUNCE_IMAP_URL")
         return self
 
     # Derived values, so no caller parses a setting twice.
@@ -157,6 +252,16 @@ class Settings(BaseSettings):
         return parseaddr(self.sender)[1]
 
     @property
+    def message_id_host(self) -> str:
+        """The right-hand side of every Message-ID: NEWSLETTER_MESSAGE_ID_DOMAIN, else the
+        From address's domain (RFC 5322 3.6.4: unique, and ours)."""
+        domain = self.message_id_domain or self.sender_address.rpartition("@")[2]
+        try:
+            return domain.encode("idna").decode("ascii") if domain else "localhost"
+        except UnicodeError:
+            return "localhost"
+
+    @property
     def list_id(self) -> str:
         """RFC 2919 List-Id: a name and a unique id under the sender's domain."""
         domain = self.sender_address.rpartition("@")[2] or "localhost"
@@ -166,11 +271,34 @@ class Settings(BaseSettings):
         """Today's date in NEWSLETTER_TIMEZONE: the date 'today's edition' means."""
         return (now or dt.datetime.now(dt.UTC)).astimezone(self.zone).date()
 
+    @property
+    def secret_keys(self) -> list[str]:
+        """The current key first, then the fallbacks: itsdangerous signs with the last of
+        a list and verifies with any, so callers reverse this."""
+        return [self.require_secret(), *(k.strip() for k in self.secret_key_fallbacks.split(",")
+                                         if k.strip())]
+
     def require_secret(self) -> str:
         if not self.secret_key:
             raise ConfigError("NEWSLETTER_SECRET_KEY is not set: it signs the unsubscribe, "
                               "preference and confirmation links (and the web app's forms)")
         return self.secret_key
+
+
+def _ascii_url(url: str) -> str:
+    """Every link we mail goes into headers (List-Unsubscribe) and must be ASCII: an
+    internationalised host becomes IDNA (RFC 5890), other characters are percent-encoded
+    (RFC 3987 3.1), so a non-ASCII base URL works instead of failing every copy."""
+    if url.isascii():
+        return url
+    parts = urlsplit(url)
+    try:
+        host = parts.hostname.encode("idna").decode("ascii") if parts.hostname else ""
+    except UnicodeError:
+        raise ValueError("the host name is not a valid internationalised domain") from None
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, quote(parts.path, safe="/%:@!$&'()*+,;="),
+                       quote(parts.query, safe="=&%/?"), ""))
 
 
 def _variable(loc: tuple) -> str:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from newsletter.errors import SubscriberError
-from newsletter.models import Subscriber
+from newsletter.store.models import Subscriber
 
 # OWASP "CSV injection": a leading = + - @ tab or CR makes a spreadsheet evaluate the cell.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

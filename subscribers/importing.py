@@ -30,7 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from newsletter.errors import SubscriberError
-from newsletter.models import Subscriber, SubscriberStatus, Suppression, UTCDateTime, utcnow
+from newsletter.store.models import Subscriber, SubscriberStatus, Suppression, UTCDateTime, utcnow
 from subscribers.service import clean_name, parse_address
 
 CHUNK = 5000

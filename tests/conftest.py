@@ -1,7 +1,8 @@
 """Shared fixtures: real databases (SQLite and PostgreSQL), settings, the CLI.
 
-PostgreSQL and Chromium tests skip when those are missing, unless CI asks for them with
-NEWSLETTER_REQUIRE_POSTGRES=1 / NEWSLETTER_REQUIRE_BROWSER=1, where a missing one fails.
+PostgreSQL, Redis and Chromium tests skip when those are missing, unless CI asks for them
+with NEWSLETTER_REQUIRE_POSTGRES=1 / NEWSLETTER_REQUIRE_REDIS=1 / NEWSLETTER_REQUIRE_BROWSER=1,
+where a missing one fails.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from newsletter.db import make_engine, session_factory, upgrade
-from newsletter.models import Base
 from newsletter.settings import load_settings
+from newsletter.store.db import make_engine, session_factory, upgrade
+from newsletter.store.models import Base
 
 PG_ADMIN_URL = os.environ.get("NEWSLETTER_TEST_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -51,6 +52,23 @@ def postgres_url():
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """The real Redis (NEWSLETTER_TEST_REDIS_URL, default 127.0.0.1:6379). Tests share it
+    with anything else there: each counts under its own key prefix, never flushes."""
+    import redis
+
+    url = os.environ.get("NEWSLETTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError:
+        _unavailable("Redis", "NEWSLETTER_REQUIRE_REDIS")
+    finally:
+        client.close()
+    return url
 
 
 @pytest.fixture(scope="session")
@@ -94,8 +112,8 @@ def sessions(engine):
 def _forget_settings(monkeypatch) -> None:
     """Unset every NEWSLETTER_* setting of the shell (the test harness's own switches stay)."""
     for key in list(os.environ):
-        if key.startswith("NEWSLETTER_") and not key.startswith(("NEWSLETTER_REQUIRE_",
-                                                                  "NEWSLETTER_TEST_POSTGRES")):
+        if key.startswith("NEWSLETTER_") and not key.startswith((
+                "NEWSLETTER_REQUIRE_", "NEWSLETTER_TEST_POSTGRES", "NEWSLETTER_TEST_REDIS")):
             monkeypatch.delenv(key)
 
 
@@ -143,6 +161,36 @@ def cli(env):
         return CliRunner().invoke(command, list(args), input=input, catch_exceptions=False)
 
     return run
+
+
+# A day with the sample stories, its database, and a real SMTP server to send through:
+# what the end-to-end sending tests share.
+DAY = "2026-11-25"
+
+
+@pytest.fixture
+def day(cli):
+    assert cli("stories", "import", str(SAMPLES), "--date", DAY).exit_code == 0
+    return DAY
+
+
+@pytest.fixture
+def db(env):
+    engine = make_engine(env["NEWSLETTER_DATABASE_URL"])
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def smtp(monkeypatch):
+    """A real aiosmtpd server on loopback (tests.smtp_sink), the settings pointing at it."""
+    from tests.smtp_sink import running
+
+    with running() as server:
+        monkeypatch.setenv("NEWSLETTER_TRANSPORT", "smtp")
+        monkeypatch.setenv("NEWSLETTER_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("NEWSLETTER_SMTP_PORT", str(server.port))
+        yield server.handler
 
 
 @pytest.fixture(scope="session")

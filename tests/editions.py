@@ -3,8 +3,8 @@ seed (four narratives each), three sources each."""
 
 import dataclasses
 
-from newsletter.stories import read_stories
-from newsletter.storydata import NarrativeData, SourceData, StoryData
+from newsletter.stories.data import NarrativeData, SourceData, StoryData
+from newsletter.stories.imports import read_stories
 from tests.conftest import SEED
 
 

@@ -24,11 +24,11 @@ from sqlalchemy.orm import Session
 from jobs.daemon import Daemon
 from jobs.housekeeping import housekeeping
 from jobs.reconcile import Reconciler
-from newsletter import ledger
-from newsletter.db import make_engine
-from newsletter.edition import find_edition
-from newsletter.models import Delivery, DeliveryState, EditionStatus, Run, Subscriber
+from newsletter.delivery import ledger
+from newsletter.delivery.edition import find_edition
 from newsletter.settings import Settings, load_settings
+from newsletter.store.db import make_engine
+from newsletter.store.models import Delivery, DeliveryState, EditionStatus, Run, Subscriber
 from tests.conftest import SEED
 
 NY = "America/New_York"

@@ -8,7 +8,7 @@ import threading
 
 from jobs.daemon import Daemon
 from jobs.reconcile import Reconciler
-from newsletter.sender import SendRun
+from newsletter.delivery.run import SendRun
 from newsletter.settings import load_settings
 from tests.conftest import SAMPLES
 from tests.test_prune import OLD, PEOPLE, rows, sent  # noqa: F401 - the `sent` fixture

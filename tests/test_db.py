@@ -3,8 +3,8 @@
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from newsletter.db import upgrade
-from newsletter.models import Base
+from newsletter.store.db import upgrade
+from newsletter.store.models import Base
 
 
 def test_migrations_build_exactly_the_models(engine):

@@ -4,6 +4,7 @@ only while the lease is still the sender's (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import threading
 import time
@@ -12,14 +13,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from newsletter import ledger
-from newsletter.db import make_engine
-from newsletter.edition import freeze_edition
-from newsletter.leases import clock
-from newsletter.message import Recipient, Result
-from newsletter.models import Delivery
-from newsletter.sender import SendRun
+from newsletter.delivery import ledger
+from newsletter.delivery.edition import freeze_edition
+from newsletter.delivery.run import SendRun
+from newsletter.mail.failures import Cause
+from newsletter.mail.message import Recipient, Result
 from newsletter.settings import load_settings
+from newsletter.store.db import make_engine
+from newsletter.store.leases import clock
+from newsletter.store.models import Delivery
 from tests.conftest import SAMPLES
 from tests.smtp_sink import running
 
@@ -49,7 +51,8 @@ def states(db) -> dict[int, str]:
 
 
 def test_a_host_whose_clock_runs_ahead_expires_nobody_early(edition, db, monkeypatch):
-    claimed = ledger.claim(db, edition.id, DATE, "worker-a", 2, lease_seconds=300)
+    claimed = ledger.claim(db, edition.id, DATE, "worker-a", 2, lease_seconds=300,
+                           host="example.org")
     with Session(db) as session:
         ends = session.scalars(select(Delivery.lease_until).where(
             Delivery.id.in_([c.delivery_id for c in claimed]))).all()
@@ -64,9 +67,21 @@ def test_a_host_whose_clock_runs_ahead_expires_nobody_early(edition, db, monkeyp
 
 
 def test_an_expired_lease_turns_unknown_on_the_database_clock(edition, db):
-    ledger.claim(db, edition.id, DATE, "dead-worker", 2, lease_seconds=-1)
+    ledger.claim(db, edition.id, DATE, "dead-worker", 2, lease_seconds=-1, host="example.org")
     assert ledger.expire_leases(db) == 2
     assert sorted(states(db).values()) == ["pending", "pending", "unknown", "unknown"]
+
+
+def test_status_shows_lapsed_leases_as_unknown_and_writes_nothing(edition, db, cli):
+    ledger.claim(db, edition.id, DATE, "dead-worker", 2, lease_seconds=-1, host="example.org")
+    counts = json.loads(cli("status", "--date", DAY, "--json").stdout)
+    assert (counts["pending"], counts["sending"], counts["unknown"]) == (2, 0, 2)
+    failures = json.loads(cli("status", "--date", DAY, "--failures", "--json").stdout)
+    assert [(f["answer"], f["count"]) for f in failures["failures"]] == [
+        (ledger.LEASE_EXPIRED, 2)]
+    assert {d["state"] for d in failures["failures"][0]["deliveries"]} == {"unknown"}
+    # Only read: the rows turn unknown at the next send or check, not here.
+    assert sorted(states(db).values()) == ["pending", "pending", "sending", "sending"]
 
 
 def test_a_batch_slower_than_its_lease_is_renewed_and_recorded_sent(edition, db, monkeypatch):
@@ -97,14 +112,16 @@ def test_a_batch_slower_than_its_lease_is_renewed_and_recorded_sent(edition, db,
 
 
 def test_a_result_for_rows_another_sender_holds_is_not_recorded(edition, db, caplog):
-    slow = ledger.claim(db, edition.id, DATE, "slow-worker", 1, lease_seconds=-1)
+    slow = ledger.claim(db, edition.id, DATE, "slow-worker", 1, lease_seconds=-1,
+                        host="example.org")
     ledger.expire_leases(db)
     ledger.requeue_unknown(db, edition.id)  # the operator resends the unknown row
-    again = ledger.claim(db, edition.id, DATE, "new-worker", 1, lease_seconds=300)
+    again = ledger.claim(db, edition.id, DATE, "new-worker", 1, lease_seconds=300,
+                         host="example.org")
     assert again[0].delivery_id == slow[0].delivery_id
     late = Result(Recipient(slow[0].email, None, {}, delivery_id=slow[0].delivery_id),
-                  "failed", error="550 5.1.1 no such user")
-    with caplog.at_level(logging.WARNING, logger="newsletter.ledger"):
-        ledger.record(db, "slow-worker", [late])
+                  "failed", error="550 5.1.1 no such user", cause=Cause.ADDRESS)
+    with caplog.at_level(logging.WARNING, logger="newsletter.delivery.ledger"):
+        assert ledger.record(db, "slow-worker", [late]) == 1
     assert states(db)[slow[0].delivery_id] == "sending"  # still the new sender's
-    assert "1 of 1 results not recorded: another sender holds those rows" in caplog.text
+    assert "1 of 1 results were not recorded" in caplog.text

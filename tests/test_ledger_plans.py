@@ -10,11 +10,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from newsletter import ledger
-from newsletter.db import make_engine, upgrade
-from newsletter.leases import renew
-from newsletter.models import Edition
-from newsletter.prune import edition_counts
+from newsletter.delivery import ledger
+from newsletter.delivery.prune import edition_counts
+from newsletter.store.db import make_engine, upgrade
+from newsletter.store.leases import renew
+from newsletter.store.models import Edition
 from subscribers import service
 
 pytestmark = pytest.mark.postgres

@@ -11,9 +11,9 @@ from email.utils import parseaddr, parsedate_to_datetime
 
 import pytest
 
-from newsletter.message import Envelope, Recipient
-from newsletter.mime import HeaderError, MimeBuilder, qp_encode
-from newsletter.slots import SlottedText
+from newsletter.mail.message import Envelope, Recipient
+from newsletter.mail.mime import HeaderError, MimeBuilder, qp_encode
+from newsletter.render.slots import SlottedText
 
 AWKWARD = ["=", "==3D", "é", "Ünïcödé ", "🦆", "{{ email }}", "%recipient.x%", "*|UNSUB|*",
            "-unsubscribe-", "\r\n", "\n", "x\ry", ".", "\n.", "..", " ", "\t", "  \n", "x" * 80,

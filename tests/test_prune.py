@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from newsletter.models import Delivery, Edition
-from newsletter.prune import prune
+from newsletter.delivery.prune import prune
 from newsletter.settings import load_settings
+from newsletter.store.models import Delivery, Edition
 from tests.conftest import SAMPLES
 
 TODAY = load_settings(timezone="UTC").today()

@@ -3,7 +3,7 @@
 import csv
 import io
 
-from newsletter.models import SubscriberStatus
+from newsletter.store.models import SubscriberStatus
 
 
 def test_csv_imports_valid_people_and_reports_the_rest(cli, tmp_path):

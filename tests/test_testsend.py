@@ -11,9 +11,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from newsletter import testsend
-from newsletter.links import TEST_SUBSCRIBER_ID, Links
-from newsletter.models import Delivery, Edition
+from newsletter.delivery import testsend
+from newsletter.mail.links import TEST_SUBSCRIBER_ID, Links
+from newsletter.store.models import Delivery, Edition
 from tests.conftest import SEED
 from tests.smtp_sink import SmtpFake, start_smtp
 

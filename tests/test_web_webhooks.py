@@ -8,10 +8,10 @@ import json
 import pytest
 from sqlalchemy import select
 
-from newsletter.models import Subscriber, SubscriberStatus, Suppression
+from newsletter.store.models import Subscriber, SubscriberStatus, Suppression
 from subscribers import service
 from subscribers.web import create_app
-from tests.test_webhooks import mailgun_signature, sendgrid_keys, sendgrid_sign
+from tests.test_webhooks import mailgun_signature, now, sendgrid_keys, sendgrid_sign
 from tests.webapp import sessions
 
 PRIVATE, PUBLIC = sendgrid_keys()
@@ -33,11 +33,11 @@ def state(settings) -> tuple[SubscriberStatus, str | None]:
 
 
 def sendgrid(client, events: list, *, good: bool = True):
-    body = json.dumps(events).encode()
-    signature = sendgrid_sign(PRIVATE, "1700000000", body if good else body + b"x")
+    body, stamp = json.dumps(events).encode(), now()
+    signature = sendgrid_sign(PRIVATE, stamp, body if good else body + b"x")
     return client.post("/webhooks/sendgrid", data=body, content_type="application/json",
                        headers={"X-Twilio-Email-Event-Webhook-Signature": signature,
-                                "X-Twilio-Email-Event-Webhook-Timestamp": "1700000000"})
+                                "X-Twilio-Email-Event-Webhook-Timestamp": stamp})
 
 
 def test_sendgrid_signed_bounce_suppresses(client, settings):
@@ -111,3 +111,32 @@ def test_a_mailgun_post_cannot_be_replayed_with_other_event_data(client, setting
               "event-data": {"event": "complained", "recipient": "reader@example.org"}}
     assert client.post("/webhooks/mailgun", json=replay).status_code == 401
     assert state(settings) == (SubscriberStatus.CONFIRMED, None)
+
+
+def test_a_bounce_naming_its_delivery_marks_that_copy_failed(client, settings, cli):
+    from newsletter.store.models import Delivery
+    from tests.conftest import DAY, SAMPLES
+
+    assert cli("stories", "import", str(SAMPLES), "--date", DAY).exit_code == 0
+    cli("subscribers", "add", "other@example.org", "--confirmed")
+    assert cli("send", "--date", DAY).exit_code == 0
+    with sessions(settings)() as session:
+        ids = dict(session.execute(select(Subscriber.email_key, Delivery.id)
+                                   .join(Delivery)).all())
+    right = "Basic " + base64.b64encode(b"hook:s3cret").decode()
+
+    def bounce(email: str, delivery: int) -> None:
+        event = {"RecordType": "Bounce", "Type": "HardBounce", "Email": email,
+                 "Description": "The server was unable to deliver your message",
+                 "Metadata": {"delivery_id": str(delivery)}}
+        assert client.post("/webhooks/postmark", json=event,
+                           headers={"Authorization": right}).status_code == 200
+
+    # A delivery id that is not this address's changes no delivery (only the address).
+    bounce("reader@example.org", ids["other@example.org"])
+    bounce("reader@example.org", ids["reader@example.org"])
+    with sessions(settings)() as session:
+        rows = dict(session.execute(select(Delivery.id, Delivery.state)).all())
+    assert rows == {ids["reader@example.org"]: "failed", ids["other@example.org"]: "sent"}
+    listed = cli("status", "--date", DAY, "--failures").stdout
+    assert "postmark HardBounce" in listed and "Reader@example.org  failed (address)" in listed

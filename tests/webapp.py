@@ -10,8 +10,8 @@ from pathlib import Path
 
 from flask.testing import FlaskClient
 
-from newsletter.db import make_engine, session_factory
 from newsletter.settings import Settings
+from newsletter.store.db import make_engine, session_factory
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

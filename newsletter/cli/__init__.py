@@ -18,9 +18,9 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.db import make_engine, reader, session_factory, upgrade
 from newsletter.errors import NewsletterError
 from newsletter.settings import Settings, load_settings
+from newsletter.store.db import make_engine, reader, session_factory, upgrade
 
 
 class AppContext:
@@ -49,7 +49,7 @@ class AppContext:
 
     @functools.cached_property
     def read_sessions(self) -> sessionmaker[Session]:
-        """Sessions for commands that only read: no write lock on SQLite (newsletter.db)."""
+        """Sessions for commands that only read: no write lock on SQLite (newsletter.store.db)."""
         return session_factory(reader(self.engine))
 
     def override(self, **values: object) -> Settings:
@@ -62,6 +62,15 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
+
+
+def warn_without_postal_address(settings: Settings) -> None:
+    """Once per command that renders or sends the edition: bulk mail must show the sender's
+    postal address (CAN-SPAM, 15 U.S.C. 7704(a)(5)(A)(iii)), and the footer prints it only
+    when it is set. A warning, not an error: a local try-out needs none."""
+    if not settings.postal_address:
+        click.echo("warning: NEWSLETTER_POSTAL_ADDRESS is not set, so the footer has no postal "
+                   "address; the law for bulk mail (CAN-SPAM) requires one", err=True)
 
 
 @contextlib.contextmanager
@@ -131,7 +140,9 @@ def main() -> None:
 
 # Command modules register themselves on `cli`; imported last so they can import from here.
 from newsletter.cli import (  # noqa: E402, F401
+    bounces,
     demo,
+    outbox,
     prune,
     rendering,
     schedule,

@@ -9,10 +9,10 @@ import click
 
 from newsletter.cli import AppContext, cli, pass_app
 from newsletter.cli.sending import send_edition
-from newsletter.db import transaction
-from newsletter.edition import find_edition, rendered
-from newsletter.links import TEST_SUBSCRIBER_ID, Links
-from newsletter.stories import import_stories, load_day, read_stories
+from newsletter.delivery.edition import find_edition, rendered
+from newsletter.mail.links import TEST_SUBSCRIBER_ID, Links
+from newsletter.store.db import transaction
+from newsletter.stories.imports import import_stories, load_day, read_stories
 from subscribers import service
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"

@@ -1,11 +1,11 @@
-"""`newsletter prune`: keep the ledger's size bounded (newsletter.prune)."""
+"""`newsletter prune`: keep the ledger's size bounded (newsletter.delivery.prune)."""
 
 from __future__ import annotations
 
 import click
 
 from newsletter.cli import AppContext, cli, pass_app
-from newsletter.prune import prune as prune_ledger
+from newsletter.delivery.prune import prune as prune_ledger
 
 
 @cli.command()

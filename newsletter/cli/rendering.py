@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from newsletter.cli import DATE, AppContext, cli, pass_app
+from newsletter.cli import DATE, AppContext, cli, pass_app, warn_without_postal_address
 from newsletter.errors import NewsletterError
-from newsletter.links import slot_values
-from newsletter.rendering import RenderedEdition, render_edition
+from newsletter.mail.links import slot_values
+from newsletter.render.edition import RenderedEdition, render_edition
 from newsletter.settings import Settings
-from newsletter.stories import require_day
+from newsletter.stories.imports import require_day
 
 
 @cli.command()
@@ -25,6 +25,7 @@ from newsletter.stories import require_day
 def render(app: AppContext, date: dt.date | None, out: Path, screenshots: bool) -> None:
     """Render the day's edition to OUT/edition.html and OUT/edition.txt."""
     day = app.day(date)
+    warn_without_postal_address(app.settings)
     with app.read_sessions() as session:
         stories = require_day(session, day)
     edition = render_edition(stories, date=day, settings=app.settings)
@@ -40,7 +41,7 @@ def render(app: AppContext, date: dt.date | None, out: Path, screenshots: bool) 
 
 def _screenshots(html: str, out: Path) -> list[Path]:
     try:  # Playwright is a test extra: needed only when pictures are asked for
-        from newsletter.screenshots import take_screenshots
+        from newsletter.render.screenshots import take_screenshots
     except ImportError as err:
         raise NewsletterError("--screenshots needs Playwright: pip install -e '.[test]'") \
             from err

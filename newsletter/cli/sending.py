@@ -13,14 +13,24 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from jobs.clock import next_slot
-from newsletter import ledger
-from newsletter.cli import DATE, AppContext, cli, on_signals, pass_app
-from newsletter.edition import find_edition
-from newsletter.models import Run
-from newsletter.prune import edition_counts
-from newsletter.runs import last_runs
-from newsletter.sender import Progress as SendProgress
-from newsletter.sender import SendReport, SendRun
+from newsletter.bounces import report as bounce_report
+from newsletter.cli import (
+    DATE,
+    AppContext,
+    cli,
+    on_signals,
+    pass_app,
+    warn_without_postal_address,
+)
+from newsletter.delivery import ledger
+from newsletter.delivery.edition import find_edition
+from newsletter.delivery.prune import edition_counts
+from newsletter.delivery.report import Progress as SendProgress
+from newsletter.delivery.report import SendReport
+from newsletter.delivery.run import SendRun
+from newsletter.store import mail_queue
+from newsletter.store.models import Run, utcnow
+from newsletter.store.runs import last_runs
 
 EXIT_UNKNOWN = 3  # deliveries whose fate is unknown remain: the operator must decide
 
@@ -45,10 +55,11 @@ def progress_display(label: str) -> Iterator:
 
 
 def send_edition(app: AppContext, date: dt.date, *, workers: int = 1,
-                 resend_unknown: bool = False, stop: threading.Event | None = None,
-                 on_progress=None) -> SendReport:
+                 resend_unknown: bool = False, retry_failed: bool = False,
+                 stop: threading.Event | None = None, on_progress=None) -> SendReport:
     return SendRun(app.settings, app.engine, stop=stop, on_progress=on_progress).run_recorded(
-        date, "send", workers=workers, resend_unknown=resend_unknown)
+        date, "send", workers=workers, resend_unknown=resend_unknown,
+        retry_failed=retry_failed)
 
 
 @cli.command()
@@ -56,20 +67,26 @@ def send_edition(app: AppContext, date: dt.date, *, workers: int = 1,
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Parallel senders in this process (each with its own connection).")
 @click.option("--resend-unknown", is_flag=True,
-              help="Also resend deliveries whose fate a crash made unknown (may duplicate).")
+              help="Also resend deliveries whose fate is unknown (may duplicate).")
+@click.option("--retry-failed", is_flag=True,
+              help="Also resend failed deliveries, once their cause is fixed.")
 @pass_app
-def send(app: AppContext, date: dt.date | None, workers: int, resend_unknown: bool) -> None:
+def send(app: AppContext, date: dt.date | None, workers: int, resend_unknown: bool,
+         retry_failed: bool) -> None:
     """Send the day's edition to every confirmed subscriber.
 
     Batched, idempotent and resumable: running it again sends nothing twice and picks up
     where a stopped or crashed run left off. Exit status 0 when every delivery reached a
-    final state, 3 when some are of unknown fate (see `newsletter status`).
+    final state, 1 when the run stopped (a refusal about us, the circuit breaker, the
+    retry window, bad configuration; the reason on stderr), 3 when some are of unknown
+    fate (see `newsletter status --failures`).
     """
     day = app.day(date)
+    warn_without_postal_address(app.settings)
     stop = threading.Event()  # SIGTERM/SIGINT: stop between batches, the one in flight recorded
     with on_signals(stop.set), progress_display(f"sending {day}") as show:
         report = send_edition(app, day, workers=workers, resend_unknown=resend_unknown,
-                              stop=stop, on_progress=show)
+                              retry_failed=retry_failed, stop=stop, on_progress=show)
     click.echo(report.summary)
     if report.stopped and not report.complete:
         raise click.ClickException("stopped before the end; run `newsletter send` again to "
@@ -84,8 +101,10 @@ def send(app: AppContext, date: dt.date | None, workers: int, resend_unknown: bo
 @cli.command()
 @click.option("--date", type=DATE, help="Edition to report (default: today).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
+@click.option("--failures", is_flag=True,
+              help="List failed and unknown deliveries, grouped by the server's answer.")
 @pass_app
-def status(app: AppContext, date: dt.date | None, as_json: bool) -> None:
+def status(app: AppContext, date: dt.date | None, as_json: bool, failures: bool) -> None:
     """Delivery counts by state for a day's edition, and the daemon's last and next runs.
 
     Rows of a sender whose lease ran out show as unknown; a pruned edition answers with
@@ -94,22 +113,65 @@ def status(app: AppContext, date: dt.date | None, as_json: bool) -> None:
     day = app.day(date)
     with app.read_sessions() as session:  # reads only: answers while a send is writing
         edition = find_edition(session, day)
+        if failures:
+            _show_failures(day, ledger.troubles(session, edition.id) if edition else [],
+                           bounce_report.later(session, edition.id) if edition else [],
+                           as_json)
+            return
         counts = edition_counts(session, edition) if edition else {
             s: 0 for s in ledger.STATES}
         runs = last_runs(session)
+        mail = mail_queue.counts(session, since=utcnow() - mail_queue.LIFETIME)
+        oldest = mail_queue.oldest_waiting(session)
+        by_mail = bounce_report.counts(session, edition.id) if edition else {}
     info = {"date": day.isoformat(), "edition": edition.status.value if edition else None,
-            **counts, "total": sum(counts.values()),
+            **counts, "total": sum(counts.values()), "bounced_by_mail": by_mail,
             "last_run": _run_json(runs[0]) if runs else None,
-            "next_run": _next_run(app)}
+            "next_run": _next_run(app),
+            "mail_queue": {**mail, "oldest_queued": oldest.isoformat() if oldest else None}}
     if as_json:
         click.echo(json.dumps(info))
         return
     click.echo(f"edition {day}: {info['edition'] or 'not created yet'}")
     for state in ledger.STATES:
         click.echo(f"  {state:<8} {counts[state]}")
+    if by_mail:  # newsletter bounces fetch / process: what came back after the send
+        click.echo("came back by mail: " + ", ".join(f"{n} {k}" for k, n in by_mail.items()))
     if runs:
         click.echo(f"last run: {_run_line(runs[0])}")
     click.echo(f"next scheduled send: {info['next_run']}")
+    click.echo("mail queue (confirmations, links; the last day): "
+               + ", ".join(f"{n} {state}" for state, n in mail.items())
+               + (f"; oldest queued since {oldest:%Y-%m-%d %H:%M:%S}Z" if oldest else ""))
+
+
+def _show_failures(day: dt.date, troubles: list[ledger.Trouble],
+                   later: list[bounce_report.Later], as_json: bool) -> None:
+    groups: dict[str, list[ledger.Trouble]] = {}
+    for trouble in troubles:
+        groups.setdefault(trouble.error or "(no answer recorded)", []).append(trouble)
+    if as_json:
+        click.echo(json.dumps({"date": day.isoformat(), "failures": [
+            {"answer": answer, "count": len(items), "deliveries": [
+                {"email": t.email, "state": t.state, "cause": t.failure,
+                 "at": t.at.isoformat() if t.at else None} for t in items]}
+            for answer, items in groups.items()],
+            "by_mail": [{"email": b.email, "kind": b.kind, "status": b.status,
+                         "answer": b.detail, "at": b.at.isoformat()} for b in later]}))
+        return
+    if not groups and not later:
+        click.echo(f"edition {day}: no failed or unknown deliveries")
+        return
+    for answer, items in sorted(groups.items(), key=lambda g: -len(g[1])):
+        click.echo(f"{len(items)} x {answer}")
+        for t in items:
+            when = f"{t.at:%Y-%m-%d %H:%M:%S}Z" if t.at else ""
+            click.echo(f"  {t.email}  {t.state}{f' ({t.failure})' if t.failure else ''}  {when}")
+    if later:  # hard bounces by mail are failed deliveries above; these left them `sent`
+        click.echo(f"{len(later)} came back by mail (soft, refused, complaints):")
+        for b in later:
+            click.echo(f"  {b.email}  {b.kind} {b.status or ''}  {b.at:%Y-%m-%d %H:%M:%S}Z  "
+                       f"{b.detail or ''}".rstrip())
 
 
 def _run_json(run: Run) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 from pathlib import Path
 
@@ -9,8 +10,9 @@ import click
 from sqlalchemy import func, select
 
 from newsletter.cli import AppContext, cli, pass_app
-from newsletter.db import transaction
-from newsletter.models import Subscriber, SubscriberStatus
+from newsletter.store import suppression
+from newsletter.store.db import transaction
+from newsletter.store.models import Subscriber, SubscriberStatus
 from subscribers import service
 from subscribers.csv_io import decode_csv, export_csv, iter_subscribers
 from subscribers.importing import import_csv
@@ -49,6 +51,22 @@ def import_(app: AppContext, file: Path, confirmed: bool) -> None:
     for row in report.rejected:
         click.echo(f"{file}: row {row.row}: {row.value!r}: {row.reason}", err=True)
     click.echo(f"imported {report.added}, refused {len(report.rejected)}")
+
+
+@subscribers.command("unsuppress")
+@click.argument("email")
+@pass_app
+def unsuppress(app: AppContext, email: str) -> None:
+    """Lift a bounce or complaint suppression (after a relay or provider problem was
+    fixed): the address may be mailed again, and the subscriber is confirmed again.
+
+    Someone who unsubscribed or asked to be erased can only come back themselves.
+    The change is logged with who made it and when.
+    """
+    key = service.parse_address(email).key
+    with transaction(app.sessions) as session:
+        change = suppression.unsuppress(session, key, by=f"cli:{getpass.getuser()}")
+    click.echo(f"lifted the {change.reason} suppression of {key} ({change.detail or 'no detail'})")
 
 
 @subscribers.command("export")

@@ -6,8 +6,8 @@ import datetime as dt
 
 import click
 
-from newsletter import testsend
 from newsletter.cli import DATE, AppContext, cli, pass_app
+from newsletter.delivery import testsend
 from newsletter.errors import NewsletterError
 
 

@@ -9,25 +9,19 @@ carry one: RFC 8058 one-click unsubscribe (no cookies) and the providers' webhoo
 
 from __future__ import annotations
 
-from flask import Flask, Response, render_template
+from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.security import generate_password_hash
 
-from newsletter.db import make_engine, reader, session_factory, upgrade
-from newsletter.links import BadToken, Links
+from newsletter.mail.links import BadToken, ExpiredLink, Links
+from newsletter.render.templates import templates_dir
 from newsletter.settings import Settings, load_settings
-from newsletter.templates import templates_dir
-from newsletter.transports import get_transport
-from subscribers.signup import Confirmations, RequestLimiter
-from subscribers.web import admin, archive, manage, signup, webhooks
+from newsletter.store.db import make_engine, reader, session_factory, upgrade
+from subscribers.web import admin, desk, limits, responses, webhooks
+from subscribers.web.readers import archive, manage, signup
 from subscribers.web.state import WebState, close_db
-
-# Tokens ride in URLs: never leak them to another site through Referer (no-referrer). Pages
-# run no script; emails in the archive load images from story sites.
-CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; "
-       "form-action 'self'; frame-src 'self'; frame-ancestors 'self'; base-uri 'none'")
-HOUR = 3600.0
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -44,9 +38,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["newsletter"] = WebState(
         settings=settings, sessions=session_factory(engine),
         read_sessions=session_factory(reader(engine)), links=links,
-        confirmations=Confirmations(settings, links), transport=get_transport,
-        signups_per_client=RequestLimiter(10, HOUR), mails_per_address=RequestLimiter(3, 24 * HOUR),
-        logins_per_client=RequestLimiter(10, HOUR / 4))
+        admin_hash=generate_password_hash(settings.admin_password)
+        if settings.admin_password else None)
     if settings.trusted_proxies:
         # Behind a reverse proxy the client's address is in X-Forwarded-For (rate limits).
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,
@@ -54,41 +47,19 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf = CSRFProtect(app)
     csrf.exempt(webhooks.bp)
     csrf.exempt(manage.unsubscribe)
-    for blueprint in (signup.bp, manage.bp, archive.bp, admin.bp, webhooks.bp):
+    for blueprint in (signup.bp, manage.bp, archive.bp, admin.bp, desk.bp, webhooks.bp):
         app.register_blueprint(blueprint)
+    limiter = limits.limiter(app, settings)
+    limits.limit(app, limiter, "signup.subscribe", settings.signup_rate_limit,
+                 "Too many sign-ups from your network: please try again later.")
+    limits.limit(app, limiter, "manage.renew", limits.LINKS_LIMIT,
+                 "Too many links asked for from your network: please try again later.")
+    limits.limit(app, limiter, "admin.login", limits.LOGIN_LIMIT, "Too many tries: wait a while.")
     app.teardown_appcontext(close_db)
-    app.after_request(_security_headers)
-    app.register_error_handler(BadToken, _bad_token)
-    app.register_error_handler(CSRFError, _csrf_error)
-    app.register_error_handler(HTTPException, _http_error)
+    app.after_request(responses.security_headers)
+    app.register_error_handler(ExpiredLink, responses.expired_link)
+    app.register_error_handler(BadToken, responses.bad_token)
+    app.register_error_handler(CSRFError, responses.csrf_error)
+    app.register_error_handler(HTTPException, responses.http_error)
     app.add_url_rule("/", "home", lambda: render_template("home.html"))
     return app
-
-
-def _security_headers(response: Response) -> Response:
-    headers = response.headers
-    headers.setdefault("Content-Security-Policy", CSP)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "SAMEORIGIN")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    headers.setdefault("Cache-Control", "no-store")  # personal pages: keep out of caches
-    return response
-
-
-def _bad_token(error: BadToken) -> tuple[str, int]:
-    return render_template("message.html", title="This link does not work",
-                           text=str(error)), 400
-
-
-def _csrf_error(error: CSRFError) -> tuple[str, int]:
-    return render_template("message.html", title="Please try again",
-                           text="The form had expired or was not ours: reload the page and "
-                                "send it again."), 400
-
-
-def _http_error(error: HTTPException) -> Response:
-    response = error.get_response()  # keeps headers such as Allow on a 405
-    response.set_data(render_template("message.html", title=error.name,
-                                      text=error.description or ""))
-    response.content_type = "text/html; charset=utf-8"
-    return response

@@ -1,8 +1,9 @@
 """POST /webhooks/<esp>: bounce and complaint events; each address is suppressed.
 
-Verification is subscribers.webhooks; a provider whose setting is not configured gets 403
-with the setting to set, an unverified post 401. Both change nothing. A verified post
-answers 200 even for events we ignore, or the provider would retry them for hours.
+Each provider's module verifies and parses its posts (newsletter.providers.WEBHOOKS); a
+provider whose setting is not configured gets 403 with the setting to set, an unverified,
+stale or replayed post 401. All change nothing. A verified post answers 200 even for events
+we ignore, or the provider would retry them for hours.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import logging
 from flask import Blueprint, abort, jsonify, request
 from werkzeug.wrappers import Response
 
-from subscribers import webhooks as hooks
+from newsletter.providers import WEBHOOKS
+from newsletter.providers.webhooks import WebhookRefused
 from subscribers.web.state import db, state
+from subscribers.webhooks import apply
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 log = logging.getLogger(__name__)
@@ -21,29 +24,14 @@ log = logging.getLogger(__name__)
 
 @bp.post("/<esp>")
 def receive(esp: str) -> Response | tuple[Response, int]:
-    body, s = request.get_data(cache=False), state().settings
+    read = WEBHOOKS.get(esp)
+    if read is None:
+        abort(404)
+    body = request.get_data(cache=False)
     try:
-        if esp == "sendgrid":
-            hooks.verify_sendgrid(
-                s.sendgrid_webhook_public_key,
-                request.headers.get("X-Twilio-Email-Event-Webhook-Signature"),
-                request.headers.get("X-Twilio-Email-Event-Webhook-Timestamp"), body)
-            events = hooks.parse_sendgrid(body)
-        elif esp == "mailgun":
-            # Not configured answers 403 before the body is even read.
-            payload = hooks.load_json(body) if s.mailgun_webhook_signing_key else {}
-            hooks.verify_mailgun(s.mailgun_webhook_signing_key, payload,
-                                 seen=state().mailgun_tokens)
-            events = hooks.parse_mailgun(payload)
-        elif esp == "postmark":
-            hooks.verify_postmark(s.postmark_webhook_username, s.postmark_webhook_password,
-                                  request.headers.get("Authorization"))
-            events = hooks.parse_postmark(hooks.load_json(body))
-        else:
-            abort(404)
         session = db()
-        suppressed = hooks.apply(session, events)
-    except hooks.WebhookRefused as err:
+        suppressed = apply(session, read(state().settings, request.headers, body))
+    except WebhookRefused as err:
         log.warning("%s webhook refused: %s", esp, err)
         return jsonify(error=str(err)), err.status
     session.commit()

@@ -1,0 +1,31 @@
+"""Alembic environment: runs on the connection handed over by newsletter.store.db.upgrade, or,
+from the `alembic` command line (alembic.ini), on NEWSLETTER_DATABASE_URL or its default."""
+
+import os
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from newsletter.store.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, target_metadata=target_metadata,
+                          render_as_batch=connection.dialect.name == "sqlite")
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = create_engine(os.environ.get("NEWSLETTER_DATABASE_URL",
+                                          config.get_main_option("sqlalchemy.url")))
+    with engine.begin() as conn:
+        context.configure(connection=conn, target_metadata=target_metadata,
+                          render_as_batch=conn.dialect.name == "sqlite")
+        context.run_migrations()
+
+
+run()
