@@ -30,10 +30,12 @@ from jobs.housekeeping import housekeeping
 from jobs.reconcile import Reconciler
 from newsletter.delivery.run import check_can_send
 from newsletter.errors import NewsletterError
+from newsletter.ops import metrics
 from newsletter.settings import Settings
 from newsletter.store.models import utcnow
 
 log = logging.getLogger(__name__)
+steps = logging.getLogger("jobs.steps")  # each check, shown with -v
 STOP_POLL_SECONDS = 0.5
 
 
@@ -69,6 +71,7 @@ class Daemon:
         self.stop.set()
 
     def run(self) -> None:
+        server = self._serve_metrics()
         scheduler = self._scheduler()
         scheduler.start()
         s = self.settings
@@ -83,7 +86,25 @@ class Daemon:
                     self._check()
         finally:
             scheduler.shutdown()
+            if server is not None:
+                server.shutdown()
         log.info("stopped")
+
+    def _serve_metrics(self):
+        """NEWSLETTER_METRICS_PORT: the store's gauges and this process's run counters."""
+        port = self.settings.metrics_port
+        if port is None:
+            return None
+        from prometheus_client import start_http_server
+
+        try:
+            server, _thread = start_http_server(
+                port, registry=metrics.registry(self.engine, runs=True))
+        except OSError as err:
+            raise NewsletterError(f"NEWSLETTER_METRICS_PORT: cannot listen on {port}: "
+                                  f"{err.strerror}") from None
+        log.info("metrics on http://0.0.0.0:%d/metrics", port)
+        return server
 
     def _scheduler(self) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(
@@ -97,12 +118,16 @@ class Daemon:
         return scheduler
 
     def _check(self) -> None:
+        steps.info("check: housekeeping, then is a send due?")
         try:
             housekeeping(self.engine)
             report = self.reconcile()
         except (NewsletterError, SQLAlchemyError) as err:
+            metrics.DAEMON_CHECKS.labels(result="error").inc()
             log.error("check failed, trying again within %gs: %s", self.check_every, err)
             return
+        metrics.DAEMON_CHECKS.labels(result="ok").inc()
+        steps.info("check done: %s", "sent" if report is not None else "nothing to send")
         if report is not None:
             self._log_next()
 

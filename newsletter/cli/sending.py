@@ -8,19 +8,16 @@ import json
 import sys
 import threading
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from jobs.clock import next_slot
 from newsletter.cli import DATE, AppContext, cli, on_signals, pass_app
-from newsletter.delivery import ledger
-from newsletter.delivery.edition import find_edition
-from newsletter.delivery.report import Progress as SendProgress
-from newsletter.delivery.report import SendReport
-from newsletter.delivery.run import SendRun
-from newsletter.store.models import Run
-from newsletter.store.runs import last_runs
+
+if TYPE_CHECKING:
+    from newsletter.delivery.report import Progress as SendProgress
+    from newsletter.delivery.report import SendReport
+    from newsletter.store.models import Run
 
 EXIT_UNKNOWN = 3  # deliveries whose fate is unknown remain: the operator must decide
 
@@ -29,6 +26,14 @@ EXIT_UNKNOWN = 3  # deliveries whose fate is unknown remain: the operator must d
 def progress_display(label: str) -> Iterator:
     """A rich bar on a terminal; a plain line every 10% otherwise (logs stay quiet)."""
     if sys.stdout.isatty():
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
         with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), transient=True) as bar:
             task = bar.add_task(label, total=None)
@@ -47,6 +52,8 @@ def progress_display(label: str) -> Iterator:
 def send_edition(app: AppContext, date: dt.date, *, workers: int = 1,
                  resend_unknown: bool = False, stop: threading.Event | None = None,
                  on_progress=None) -> SendReport:
+    from newsletter.delivery.run import SendRun
+
     return SendRun(app.settings, app.engine, stop=stop, on_progress=on_progress).run_recorded(
         date, "send", workers=workers, resend_unknown=resend_unknown)
 
@@ -87,6 +94,10 @@ def send(app: AppContext, date: dt.date | None, workers: int, resend_unknown: bo
 @pass_app
 def status(app: AppContext, date: dt.date | None, as_json: bool) -> None:
     """Delivery counts by state for a day's edition, and the daemon's last and next runs."""
+    from newsletter.delivery import ledger
+    from newsletter.delivery.edition import find_edition
+    from newsletter.store.runs import last_runs
+
     day = app.day(date)
     ledger.expire_leases(app.engine)
     with app.sessions() as session:
@@ -123,6 +134,8 @@ def _run_line(run: Run) -> str:
 
 def _next_run(app: AppContext) -> str:
     # The daemon's own schedule (jobs.clock), DST policy included.
+    from jobs.clock import next_slot
+
     s = app.settings
     slot = next_slot(dt.datetime.now(dt.UTC), s.send_time, s.zone)
     return slot.at.astimezone(s.zone).isoformat()

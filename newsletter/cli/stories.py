@@ -7,8 +7,6 @@ import datetime as dt
 import click
 
 from newsletter.cli import DATE, AppContext, cli, pass_app
-from newsletter.store.db import transaction
-from newsletter.stories.imports import import_stories, load_day, read_stories
 
 
 @cli.group()
@@ -26,6 +24,9 @@ def import_(app: AppContext, paths: tuple[str, ...], date: dt.date | None) -> No
     Files are read and checked first; one bad file stops the import with its name, line
     and what was expected, and nothing is stored.
     """
+    from newsletter.store.db import transaction
+    from newsletter.stories.imports import import_stories, read_stories
+
     parsed = read_stories(paths)
     day = app.day(date)
     with transaction(app.sessions) as session:
@@ -45,6 +46,8 @@ def import_(app: AppContext, paths: tuple[str, ...], date: dt.date | None) -> No
 @pass_app
 def list_(app: AppContext, date: dt.date | None, full: bool) -> None:
     """The stories of a day, in order."""
+    from newsletter.stories.imports import load_day
+
     day = app.day(date)
     with app.sessions() as session:
         day_stories = load_day(session, day)

@@ -21,6 +21,7 @@ def serve(app: AppContext, host: str, port: int) -> None:
     """Serve the web app: sign-up, unsubscribe, preferences, archive, editors, webhooks."""
     from subscribers.web import create_app  # Flask only for this command
 
+    app.engine  # noqa: B018 - this one process may create or upgrade the schema; workers never
     web = create_app(app.settings)
     click.echo(f"serving {app.settings.list_name} on http://{host}:{port} "
                f"(links in emails point at {app.settings.base_url})", err=True)

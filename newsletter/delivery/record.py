@@ -16,6 +16,7 @@ from newsletter.delivery import ledger
 from newsletter.delivery.report import Progress
 from newsletter.errors import SendError, TransportError
 from newsletter.mail.message import Recipient, Result
+from newsletter.ops.metrics import FAILURES, count_results
 
 log = logging.getLogger(__name__)
 MAX_CALL_FAILURES = 3      # whole calls failed in a row before the run stops
@@ -33,6 +34,17 @@ class Recorder:
     def results(self, worker: str, results: list[Result]) -> None:
         ledger.record(self.engine, worker, results)
         self.progress.add(results)
+        count_results(results)
+        outcome: dict[str, int] = {}
+        for result in results:
+            key = "retry" if result.transient and not result.ambiguous else \
+                "unknown" if result.ambiguous else result.status
+            outcome[key] = outcome.get(key, 0) + 1
+        log.info("recorded: %s", ", ".join(f"{n} {k}" for k, n in sorted(outcome.items())),
+                 extra={"results": outcome})
+        for result in results:
+            if not result.delivered:  # addresses only at debug level
+                log.debug("%s: %s %s", result.recipient.email, result.status, result.error)
 
     def call_succeeded(self) -> None:
         with self.lock:
@@ -43,6 +55,8 @@ class Recorder:
         """The rows the failed call leaves: back to pending, or `unknown` when the call
         may have reached the provider (the caller records err.partial). Raises SendError
         when the run must stop."""
+        FAILURES.labels(**{"class": "call_ambiguous" if err.ambiguous else "call_transient"
+                           if err.transient else "call_refused"}).inc()
         known = {r.recipient.delivery_id for r in err.partial}
         rest = [r.delivery_id for r in recipients if r.delivery_id not in known]
         if err.ambiguous:  # the crash window, without a crash: never resend silently

@@ -6,10 +6,12 @@ transactions of their own (newsletter.delivery.ledger).
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 from newsletter.delivery.claim import Claimer, batch_size
@@ -17,8 +19,11 @@ from newsletter.delivery.record import Recorder
 from newsletter.delivery.report import Progress
 from newsletter.errors import TransportError
 from newsletter.mail.message import Envelope, Recipient, Result
+from newsletter.ops.metrics import PROVIDER_SECONDS
 from newsletter.providers.base import Transport
 from newsletter.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class Sender:
@@ -43,13 +48,23 @@ class Sender:
 
     def send(self, transport: Transport, recipients: list[Recipient]) -> None:
         results: list[Result] = []
+        started = time.monotonic()
         try:
             results = transport.send_batch(self.envelope, recipients)
         except TransportError as err:
             results = err.partial
+            self._took(transport, recipients, started, f"failed as a whole: {err}")
             self.recorder.call_failed(self.name, recipients, err)
         else:
+            self._took(transport, recipients, started, "answered")
             self.recorder.call_succeeded()
         finally:
             if results:
                 self.recorder.results(self.name, results)
+
+    def _took(self, transport: Transport, recipients: list[Recipient], started: float,
+              how: str) -> None:
+        seconds = time.monotonic() - started
+        PROVIDER_SECONDS.labels(transport=transport.name).observe(seconds)
+        log.info("batch of %d sent to %s in %.2fs: %s", len(recipients), transport.name,
+                 seconds, how)

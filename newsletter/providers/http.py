@@ -11,6 +11,7 @@ and the provider's body carried in every error. Backoff is capped, exponential, 
 from __future__ import annotations
 
 import email.utils
+import logging
 import random
 import secrets
 import time
@@ -30,6 +31,7 @@ from newsletter.render.slots import SlottedText, html_values
 from newsletter.settings import Settings
 
 SHOWN, KEPT = 500, 2000  # characters of a provider's answer: in the message, on the error
+log = logging.getLogger(__name__)
 
 def api_base(public_url: str, override: str | None) -> str:
     """NEWSLETTER_ESP_API_URL replaces scheme, host and port; the provider's paths stay."""
@@ -134,6 +136,9 @@ class HttpTransport(Transport):
             # The batch waits under its claim's lease: give up before outliving it.
             if attempt == self.max_attempts or slept + wait > self.settings.lease_seconds / 2:
                 break
+            # The problem names the URL and the provider's words, never the key.
+            log.info("%s: %s; retrying in %.1fs (attempt %d of %d)", self.name,
+                     problem[:SHOWN], wait, attempt, self.max_attempts)
             self.sleep(wait)
             slept += wait
         raise TransportError(f"{self.name}: gave up after {attempt} attempts: "

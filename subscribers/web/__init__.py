@@ -9,30 +9,35 @@ carry one: RFC 8058 one-click unsubscribe (no cookies) and the providers' webhoo
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.security import generate_password_hash
 
 from newsletter.mail.links import BadToken, Links
+from newsletter.ops import metrics
 from newsletter.providers import get_transport
 from newsletter.render.templates import templates_dir
 from newsletter.settings import Settings, load_settings
-from newsletter.store.db import make_engine, session_factory, upgrade
+from newsletter.store.db import make_engine, schema_state, session_factory
 from subscribers.signup import Confirmations, RequestLimiter
-from subscribers.web import admin, responses, webhooks
+from subscribers.web import admin, probes, responses, webhooks
 from subscribers.web.readers import archive, manage, signup
 from subscribers.web.state import WebState, close_db
 
 HOUR = 3600.0
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     settings.require_secret()
     engine = make_engine(settings.database_url)
-    upgrade(engine)
+    _check_schema(engine)
     links = Links(settings)
     app = Flask(__name__, template_folder=str(templates_dir() / "web"), static_folder=None)
     app.config.update(
@@ -53,7 +58,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf = CSRFProtect(app)
     csrf.exempt(webhooks.bp)
     csrf.exempt(manage.unsubscribe)
-    for blueprint in (signup.bp, manage.bp, archive.bp, admin.bp, webhooks.bp):
+    app.extensions[probes.METRICS] = metrics.registry(engine, runs=False)
+    for blueprint in (signup.bp, manage.bp, archive.bp, admin.bp, webhooks.bp, probes.bp):
         app.register_blueprint(blueprint)
     app.teardown_appcontext(close_db)
     app.after_request(responses.security_headers)
@@ -62,3 +68,19 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_error_handler(HTTPException, responses.http_error)
     app.add_url_rule("/", "home", lambda: render_template("home.html"))
     return app
+
+
+def _check_schema(engine) -> None:
+    """Workers never migrate (several would race at boot): `newsletter db upgrade` is the
+    deploy step. A schema that is behind, or a database that does not answer yet, is
+    logged here and reported by /readyz until it is fixed."""
+    try:
+        with engine.connect() as conn:
+            schema = schema_state(conn)
+    except SQLAlchemyError as err:
+        log.warning("database not reachable at start-up (see /readyz): %s",
+                    type(err).__name__)
+        return
+    if not schema.up_to_date:
+        log.warning("%s: run `newsletter db upgrade`; /readyz answers 503 until then",
+                    schema.describe())
