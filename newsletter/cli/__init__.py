@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import logging
 import os
 import signal
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ import click
 from newsletter import __version__
 from newsletter.errors import NewsletterError
 from newsletter.ops.logs import configure as configure_logs
+from newsletter.ops.logs import json_lines
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -115,6 +117,9 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except NewsletterError as err:
+            if json_lines():  # NEWSLETTER_LOG_FORMAT=json: every stderr line an object
+                logging.getLogger("newsletter.cli").error("%s", err)
+                ctx.exit(1)
             raise click.ClickException(str(err)) from None
 
 

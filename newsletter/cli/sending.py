@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import click
 
 from newsletter.cli import DATE, AppContext, cli, on_signals, pass_app
+from newsletter.errors import SendError
+from newsletter.ops.logs import progress_log
 
 if TYPE_CHECKING:
     from newsletter.delivery.report import Progress as SendProgress
@@ -24,7 +26,7 @@ EXIT_UNKNOWN = 3  # deliveries whose fate is unknown remain: the operator must d
 
 @contextlib.contextmanager
 def progress_display(label: str) -> Iterator:
-    """A rich bar on a terminal; a plain line every 10% otherwise (logs stay quiet)."""
+    """A rich bar on a terminal; otherwise a log line every 10% (text or JSON)."""
     if sys.stdout.isatty():
         from rich.progress import (
             BarColumn,
@@ -45,7 +47,7 @@ def progress_display(label: str) -> Iterator:
         tenth = p.done * 10 // p.total if p.total else 10
         if tenth != shown["tenth"]:
             shown["tenth"] = tenth
-            click.echo(f"{label}: {p.done}/{p.total}", err=True)
+            progress_log.info("%s: %d/%d", label, p.done, p.total)
     yield plain
 
 
@@ -79,12 +81,11 @@ def send(app: AppContext, date: dt.date | None, workers: int, resend_unknown: bo
                               stop=stop, on_progress=show)
     click.echo(report.summary)
     if report.stopped and not report.complete:
-        raise click.ClickException("stopped before the end; run `newsletter send` again to "
-                                   "resume")
+        raise SendError("stopped before the end; run `newsletter send` again to resume")
     if report.counts["unknown"]:
-        click.echo(f"{report.counts['unknown']} deliveries may or may not have gone out (a "
-                   "sender stopped mid-batch); `newsletter send --resend-unknown` resends them",
-                   err=True)
+        progress_log.warning("%d deliveries may or may not have gone out (a sender stopped "
+                             "mid-batch); `newsletter send --resend-unknown` resends them",
+                             report.counts["unknown"])
         sys.exit(EXIT_UNKNOWN)
 
 

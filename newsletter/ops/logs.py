@@ -25,6 +25,9 @@ _COLOURS = {logging.DEBUG: "\x1b[2m", logging.INFO: "", logging.WARNING: "\x1b[3
             logging.ERROR: "\x1b[31m", logging.CRITICAL: "\x1b[1;31m"}
 _RESET = "\x1b[0m"
 _HANDLER_NAME = "newsletter-stderr"
+# Progress of a send off a terminal: shown without -v, one line every 10%.
+progress_log = logging.getLogger("newsletter.progress")
+_format = {"now": "text"}
 
 
 @contextlib.contextmanager
@@ -99,5 +102,12 @@ def configure(verbose: bool, fmt: str = "text", *, debug: bool = False) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
+    progress_log.setLevel(logging.INFO)
+    _format["now"] = fmt
+
+
+def json_lines() -> bool:
+    """Whether stderr carries JSON objects only (errors must be logged, not printed)."""
+    return _format["now"] == "json"
     # Alembic's INFO lines ("Will assume transactional DDL") are noise to an operator.
     logging.getLogger("alembic").setLevel(logging.WARNING)
