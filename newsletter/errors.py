@@ -36,24 +36,33 @@ class SubscriberError(NewsletterError):
 
 
 class TransportError(NewsletterError):
-    """A whole call to a mail transport failed (network, auth, protocol).
+    """A whole call to a mail transport failed (network, auth, protocol, a refusal that
+    is about us rather than one recipient).
 
     Carries the provider's status and body when there was one, so operators see what
-    the provider said.
+    the provider said, and its cause (newsletter.mail.failures.Cause): transient (try again
+    later), ambiguous (the request left and no answer came back: the messages may have
+    been accepted), or one that stops the run (message, config).
     """
 
-    def __init__(self, message: str, *, status: int | None = None, body: str | None = None,
-                 transient: bool = False, ambiguous: bool = False):
+    def __init__(self, message: str, *, cause: str = "config", status: int | None = None,
+                 body: str | None = None):
         super().__init__(message)
-        self.status, self.body, self.transient = status, body, transient
-        # The request left and no answer came back: the messages may have been accepted.
-        self.ambiguous = ambiguous
+        self.cause, self.status, self.body = cause, status, body
         # Results known before the call failed (earlier messages of the batch, refused
         # addresses): the caller records these and retries only the rest.
         self.partial: list = []
         # Recipients of the batch that no request carried yet: certainly not sent, even
         # when the failed request itself is ambiguous.
         self.untouched: list = []
+
+    @property
+    def transient(self) -> bool:
+        return self.cause == "transient"
+
+    @property
+    def ambiguous(self) -> bool:
+        return self.cause == "ambiguous"
 
 
 class AuthRefused(TransportError):

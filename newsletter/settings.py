@@ -7,9 +7,11 @@ order). A bad value stops start-up with a message naming the variable and the va
 from __future__ import annotations
 
 import datetime as dt
+import re
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
@@ -70,6 +72,15 @@ class Settings(BaseSettings):
     size_budget_kb: int = Field(100, ge=10)
     catchup_hours: float = Field(6.0, ge=0, le=23)
     lease_seconds: int = Field(300, ge=1)
+    # How long a run keeps retrying transient trouble (4xx, 429, 503, a relay that is down)
+    # before it stops and leaves the copies pending for the next `send`.
+    retry_window: dt.timedelta = dt.timedelta(hours=4)
+    # The circuit breaker: more than this percent of permanent refusals among the last
+    # `breaker_window` attempts means the relay or the provider is refusing us, not the
+    # readers: the run stops and nobody is suppressed.
+    breaker_window: int = Field(50, ge=5, le=10_000)
+    breaker_percent: float = Field(20.0, gt=0, le=100)
+    message_id_domain: str | None = None
     admin_password: str | None = None
     trusted_proxies: int = Field(0, ge=0, le=5)  # reverse proxies setting X-Forwarded-For
 
@@ -98,6 +109,24 @@ class Settings(BaseSettings):
                 raise ValueError("expected a 24-hour time HH:MM, e.g. 06:00") from None
         return value
 
+    @field_validator("retry_window", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        if isinstance(value, str):
+            match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", value.lower())
+            if not match:
+                raise ValueError("expected a duration such as 4h, 90m or 600 (seconds)")
+            unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+            return dt.timedelta(seconds=float(match.group(1)) * unit)
+        return value
+
+    @field_validator("message_id_domain")
+    @classmethod
+    def _domain(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9.-]+", value):
+            raise ValueError("expected an ASCII domain name, e.g. news.example.org")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
@@ -114,7 +143,7 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("http://", "https://")) or len(value.split("/")[2]) == 0:
             raise ValueError("expected an http:// or https:// URL")
-        return value.rstrip("/")
+        return _ascii_url(value.rstrip("/"))
 
     @field_validator("sender", "reply_to")
     @classmethod
@@ -162,6 +191,16 @@ class Settings(BaseSettings):
         return parseaddr(self.sender)[1]
 
     @property
+    def message_id_host(self) -> str:
+        """The right-hand side of every Message-ID: NEWSLETTER_MESSAGE_ID_DOMAIN, else the
+        From address's domain (RFC 5322 3.6.4: unique, and ours)."""
+        domain = self.message_id_domain or self.sender_address.rpartition("@")[2]
+        try:
+            return domain.encode("idna").decode("ascii") if domain else "localhost"
+        except UnicodeError:
+            return "localhost"
+
+    @property
     def list_id(self) -> str:
         """RFC 2919 List-Id: a name and a unique id under the sender's domain."""
         domain = self.sender_address.rpartition("@")[2] or "localhost"
@@ -176,6 +215,22 @@ class Settings(BaseSettings):
             raise ConfigError("NEWSLETTER_SECRET_KEY is not set: it signs the unsubscribe, "
                               "preference and confirmation links (and the web app's forms)")
         return self.secret_key
+
+
+def _ascii_url(url: str) -> str:
+    """Every link we mail goes into headers (List-Unsubscribe) and must be ASCII: an
+    internationalised host becomes IDNA (RFC 5890), other characters are percent-encoded
+    (RFC 3987 3.1), so a non-ASCII base URL works instead of failing every copy."""
+    if url.isascii():
+        return url
+    parts = urlsplit(url)
+    try:
+        host = parts.hostname.encode("idna").decode("ascii") if parts.hostname else ""
+    except UnicodeError:
+        raise ValueError("the host name is not a valid internationalised domain") from None
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, quote(parts.path, safe="/%:@!$&'()*+,;="),
+                       quote(parts.query, safe="=&%/?"), ""))
 
 
 def _variable(loc: tuple) -> str:

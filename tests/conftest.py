@@ -145,6 +145,36 @@ def cli(env):
     return run
 
 
+# A day with the sample stories, its database, and a real SMTP server to send through:
+# what the end-to-end sending tests share.
+DAY = "2026-11-25"
+
+
+@pytest.fixture
+def day(cli):
+    assert cli("stories", "import", str(SAMPLES), "--date", DAY).exit_code == 0
+    return DAY
+
+
+@pytest.fixture
+def db(env):
+    engine = make_engine(env["NEWSLETTER_DATABASE_URL"])
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def smtp(monkeypatch):
+    """A real aiosmtpd server on loopback (tests.smtp_sink), the settings pointing at it."""
+    from tests.smtp_sink import running
+
+    with running() as server:
+        monkeypatch.setenv("NEWSLETTER_TRANSPORT", "smtp")
+        monkeypatch.setenv("NEWSLETTER_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("NEWSLETTER_SMTP_PORT", str(server.port))
+        yield server.handler
+
+
 @pytest.fixture(scope="session")
 def chromium_path():
     path = shutil.which("chromium") or ("/usr/bin/chromium"

@@ -56,4 +56,4 @@ def test_the_schema_head_is_read_without_alembic_as_alembic_reads_it():
 
 
 def test_subscriber_statuses_spelt_out_for_help_match_the_model():
-    assert STATUSES == tuple(s.value for s in SubscriberStatus)
+    assert tuple(s.value for s in SubscriberStatus) == STATUSES

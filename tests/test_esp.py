@@ -11,6 +11,7 @@ import pytest
 from werkzeug import Request, Response
 
 from newsletter.errors import AuthRefused, NewsletterError, TransportError
+from newsletter.mail.failures import Cause
 from newsletter.providers.mailgun import MailgunTransport
 from newsletter.providers.postmark import PostmarkTransport
 from newsletter.providers.sendgrid import SendGridTransport
@@ -116,13 +117,17 @@ def test_postmark_request_and_mixed_per_message_results(esp, httpserver):
 
     httpserver.expect_request("/email/batch", method="POST").respond_with_handler(mixed)
     results = esp("postmark").send_batch(ENVELOPE, [recipient(n) for n in range(4)])
-    assert [(r.status, r.provider_id) for r in results] == [
-        ("queued", "pm-0"), ("rejected", None), ("invalid", None), ("queued", "pm-3")]
+    # 406: the reader's address is inactive (suppress them); 300: our request is invalid,
+    # which is about us (the run stops and nobody is suppressed).
+    assert [(r.status, r.provider_id, r.cause) for r in results] == [
+        ("queued", "pm-0", None), ("failed", None, Cause.ADDRESS),
+        ("failed", None, Cause.CONFIG), ("queued", "pm-3", None)]
     assert "inactive" in results[1].error
     (request,) = requests_made(httpserver)
     assert request.headers["X-Postmark-Server-Token"] == "key-123"
     messages = request.get_json()
     assert [m["To"] for m in messages] == [f"reader{n}@example.com" for n in range(4)]
+    assert [m["Metadata"] for m in messages] == [{"delivery_id": str(n)} for n in range(4)]
     assert {"Name": "List-Unsubscribe", "Value": "<https://news.example.org/unsubscribe/"
             "tok2.sig>"} in messages[2]["Headers"]
     assert messages[0]["MessageStream"] == "broadcast"
@@ -182,13 +187,41 @@ def test_500_then_success_backs_off_once(esp, httpserver, name):
     assert len(esp.sleeps) == 1 and 0.005 <= esp.sleeps[0] <= 0.01
 
 
-def test_5xx_every_time_gives_up_with_a_transient_error(esp, httpserver):
-    httpserver.expect_request("/email/batch").respond_with_data("down", status=502)
+@pytest.mark.parametrize("name", list(ESP))
+def test_503_every_time_gives_up_with_a_transient_error(esp, httpserver, name):
+    httpserver.expect_request(ESP[name][0]).respond_with_data("down", status=503)
     with pytest.raises(TransportError) as caught:
-        esp("postmark").send_batch(ENVELOPE, [recipient(0)])
-    assert caught.value.transient and caught.value.status == 502 and caught.value.body == "down"
+        esp(name).send_batch(ENVELOPE, [recipient(0)])
+    assert caught.value.transient and caught.value.status == 503 and caught.value.body == "down"
     assert len(requests_made(httpserver)) == 3
     assert esp.sleeps == sorted(esp.sleeps) and max(esp.sleeps) <= 0.04  # capped, growing
+
+
+@pytest.mark.parametrize("name", list(ESP))
+@pytest.mark.parametrize("status", [502, 504])
+def test_a_gateway_error_is_ambiguous_and_never_repeated(esp, httpserver, name, status):
+    # The API behind the gateway may have taken the batch: a retry could send it twice.
+    httpserver.expect_request(ESP[name][0]).respond_with_data("<html>Bad Gateway</html>",
+                                                              status=status)
+    with pytest.raises(TransportError, match="may or may not") as caught:
+        esp(name).send_batch(ENVELOPE, [recipient(0)])
+    assert caught.value.ambiguous and not caught.value.transient
+    assert len(requests_made(httpserver)) == 1 and esp.sleeps == []
+
+
+@pytest.mark.parametrize("name", list(ESP))
+def test_the_providers_own_500_is_retried_a_few_times_then_ambiguous(esp, httpserver, name):
+    queue = [Response("oops", 500)]
+    path, ok, _ = ESP[name]
+    httpserver.expect_request(path).respond_with_handler(
+        lambda request: queue.pop(0) if queue else ok(request))
+    assert esp(name).send_batch(ENVELOPE, [recipient(0)])[0].status == "queued"
+    httpserver.clear()
+    httpserver.expect_request(path).respond_with_data("oops", status=500)
+    with pytest.raises(TransportError, match="HTTP 500") as caught:
+        esp(name).send_batch(ENVELOPE, [recipient(0)])
+    assert caught.value.ambiguous
+    assert len(requests_made(httpserver)) == 3  # MAX_500, then parked `unknown`
 
 
 @pytest.mark.parametrize("name", list(ESP))
@@ -241,7 +274,7 @@ def test_an_answer_that_never_comes_is_ambiguous_and_not_repeated(esp, httpserve
     httpserver.expect_request(ESP["sendgrid"][0]).respond_with_handler(slow)
     with pytest.raises(TransportError, match="may or may not have been accepted") as caught:
         esp("sendgrid", esp_timeout=0.3).send_batch(ENVELOPE, [recipient(0)])
-    assert caught.value.transient and caught.value.ambiguous
+    assert caught.value.ambiguous and not caught.value.transient
     assert len(calls) == 1
 
 

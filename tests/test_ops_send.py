@@ -87,7 +87,7 @@ def test_text_logs_carry_no_colour_off_a_terminal(world, httpserver):
     httpserver.expect_request("/hooks/alerts", method="POST").respond_with_data("ok")
     done = send(world, "-vv", "send")
     assert "\x1b[" not in done.stderr, done.stderr
-    assert "INFO newsletter.delivery.record: recorded: 9 queued, 1 rejected [edition 20" \
+    assert "INFO newsletter.delivery.record: recorded: 1 failed (address), 9 queued [edition 20" \
         in done.stderr
     assert "p003@example.com" in done.stderr  # -vv: the refused address, at debug level
 
@@ -176,7 +176,7 @@ def test_a_run_records_its_metrics(world, httpserver, settings):
 
     assert report.complete
     assert grew("newsletter_messages_total", result="queued") == 9
-    assert grew("newsletter_messages_total", result="rejected") == 1
+    assert grew("newsletter_messages_total", result="failed") == 1
     assert grew("newsletter_delivery_failures_total", **{"class": "address"}) == 1
     assert grew("newsletter_send_runs_total", outcome="complete") == 1
     assert grew("newsletter_send_run_duration_seconds_count") == 1

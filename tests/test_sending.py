@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from werkzeug import Response
 
-from newsletter.delivery import ledger, record
+from newsletter.delivery import ledger
 from newsletter.delivery.claim import RateLimiter
 from newsletter.delivery.edition import freeze_edition
 from newsletter.delivery.run import SendRun
@@ -22,35 +22,10 @@ from newsletter.errors import SendError
 from newsletter.mail.links import Links
 from newsletter.providers.sendgrid import SendGridTransport
 from newsletter.settings import load_settings
-from newsletter.store.db import make_engine
 from newsletter.store.models import Delivery, DeliveryState, Subscriber, Suppression
-from tests.conftest import SAMPLES
-from tests.smtp_sink import running
+from tests.conftest import DAY
 
-DAY = "2026-11-25"
 DATE = dt.date.fromisoformat(DAY)
-
-
-@pytest.fixture
-def day(cli):
-    assert cli("stories", "import", str(SAMPLES), "--date", DAY).exit_code == 0
-    return DAY
-
-
-@pytest.fixture
-def db(env):
-    engine = make_engine(env["NEWSLETTER_DATABASE_URL"])
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def smtp(monkeypatch):
-    with running() as server:
-        monkeypatch.setenv("NEWSLETTER_TRANSPORT", "smtp")
-        monkeypatch.setenv("NEWSLETTER_SMTP_HOST", "127.0.0.1")
-        monkeypatch.setenv("NEWSLETTER_SMTP_PORT", str(server.port))
-        yield server.handler
 
 
 def people(cli, *emails, confirmed=True):
@@ -154,7 +129,8 @@ def test_lease_expiry_makes_unknown_and_only_resend_unknown_resends(cli, day, se
     with Session(db, expire_on_commit=False) as session, session.begin():
         edition = freeze_edition(session, settings, DATE)
     # A sender that claimed two rows and died: its lease has run out.
-    claimed = ledger.claim(db, edition.id, DATE, "dead-worker", 2, lease_seconds=-1)
+    claimed = ledger.claim(db, edition.id, DATE, "dead-worker", 2, lease_seconds=-1,
+                           host="example.org")
     assert len(claimed) == 2
     result = cli("send", "--date", DAY)
     assert result.exit_code == 3
@@ -176,7 +152,7 @@ def test_claims_are_disjoint_between_concurrent_claimers(cli, day, settings, db)
     lock = threading.Lock()
 
     def claimer(name: str) -> None:
-        while batch := ledger.claim(db, edition.id, DATE, name, 7, 60):
+        while batch := ledger.claim(db, edition.id, DATE, name, 7, 60, "example.org"):
             with lock:
                 taken.extend(c.delivery_id for c in batch)
 
@@ -209,7 +185,8 @@ def test_smtp_silence_after_data_parks_the_copy_as_unknown(cli, day, smtp, monke
 @pytest.fixture
 def sendgrid(httpserver, monkeypatch):
     """Settings pointing at a local SendGrid stand-in; tiny backoff so outages are quick."""
-    monkeypatch.setattr(record, "CALL_RETRY_SECONDS", 0.05)
+    monkeypatch.setattr(ledger, "RETRY_BASE_SECONDS", 0.02)
+    monkeypatch.setattr(ledger, "RETRY_CAP_SECONDS", 0.05)
     monkeypatch.setenv("NEWSLETTER_TRANSPORT", "sendgrid")
     monkeypatch.setenv("NEWSLETTER_ESP_API_KEY", "test-key")
     monkeypatch.setenv("NEWSLETTER_ESP_API_URL", httpserver.url_for("/").rstrip("/"))
@@ -217,12 +194,16 @@ def sendgrid(httpserver, monkeypatch):
                                               max_attempts=2, sleep=lambda s: None)
 
 
-def test_a_provider_outage_stops_the_run_and_loses_nothing(cli, day, db, httpserver, sendgrid):
+def test_an_outage_past_the_retry_window_stops_the_run_and_loses_nothing(cli, day, db,
+                                                                        httpserver, sendgrid,
+                                                                        monkeypatch):
+    monkeypatch.setenv("NEWSLETTER_RETRY_WINDOW", "1")
     people(cli, *(f"p{n}@example.com" for n in range(3)))
     httpserver.expect_request("/v3/mail/send").respond_with_data("down", status=503)
     settings = load_settings()
-    with pytest.raises(SendError, match="stopped after 3 failed calls in a row; nothing was lost"):
+    with pytest.raises(SendError, match="longer than NEWSLETTER_RETRY_WINDOW .*HTTP 503"):
         SendRun(settings, db, transport_factory=sendgrid).run(DATE)
+    assert len(httpserver.log) > 4  # it kept trying while the window lasted
     counts = status(cli)
     assert (counts["pending"], counts["failed"], counts["edition"]) == (3, 0, "sending")
     with Session(db) as session:
@@ -318,15 +299,18 @@ def test_rate_limit_refunds_what_a_claim_did_not_use():
     assert time.monotonic() - start < 1.0
 
 
-def test_an_unreadable_success_parks_the_batch_and_stops(cli, day, httpserver, monkeypatch):
+def test_unreadable_successes_park_their_batches_and_stop_the_run(cli, day, httpserver,
+                                                                   monkeypatch):
     monkeypatch.setenv("NEWSLETTER_TRANSPORT", "postmark")
     monkeypatch.setenv("NEWSLETTER_ESP_API_KEY", "test-key")
     monkeypatch.setenv("NEWSLETTER_ESP_API_URL", httpserver.url_for("/").rstrip("/"))
-    people(cli, "a@example.com", "b@example.com")
+    monkeypatch.setenv("NEWSLETTER_BATCH_SIZE", "1")
+    people(cli, "a@example.com", "b@example.com", "c@example.com")
     httpserver.expect_request("/email/batch").respond_with_data("<html>proxy page</html>")
     result = cli("send", "--date", DAY)
     assert result.exit_code == 1
     assert "postmark answered HTTP 200 but not with JSON" in result.stderr
+    assert "2 calls in a row" in result.stderr
     counts = status(cli)
-    assert (counts["unknown"], counts["pending"], counts["sent"]) == (2, 0, 0)
-    assert len(httpserver.log) == 1  # never resent
+    assert (counts["unknown"], counts["pending"], counts["sent"]) == (2, 1, 0)
+    assert len(httpserver.log) == 2  # never resent

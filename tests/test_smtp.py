@@ -13,6 +13,7 @@ import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from newsletter.errors import AuthRefused, TransportError
+from newsletter.mail.failures import Cause
 from newsletter.mail.message import Envelope
 from newsletter.providers.smtp import SmtpTransport
 from newsletter.render.slots import SlottedText
@@ -127,30 +128,63 @@ def test_one_connection_for_many_messages_and_batches(fake, smtp):
     assert len({m.session for m in fake.messages}) == 1
 
 
-def test_421_reconnects_and_carries_on_4xx_transient_5xx_permanent(fake, smtp):
+def test_421_reconnects_4xx_is_transient_and_refusals_say_who_they_are_about(fake, smtp):
     fake.rcpt_script = {
         "reader1@example.com": ["421 4.3.2 Service shutting down"],
         "reader2@example.com": ["451 4.7.1 Greylisted, try later"],
         "reader3@example.com": ["550 5.1.1 No such user"],
-        "reader4@example.com": ["550 5.7.1 Message refused by policy"],
+        "reader4@example.com": ["552 5.2.2 Mailbox full"],
+        "reader5@example.com": ["550 No such user here"],  # no enhanced code, at RCPT
     }
     with smtp() as transport:
-        results = transport.send_batch(ENVELOPE, [recipient(n) for n in range(6)])
-    assert [(r.status, r.transient) for r in results] == [
-        ("sent", False), ("sent", False), ("failed", True), ("invalid", False),
-        ("rejected", False), ("sent", False)]
+        results = transport.send_batch(ENVELOPE, [recipient(n) for n in range(7)])
+    assert [(r.status, r.cause) for r in results] == [
+        ("sent", None), ("sent", None), ("failed", Cause.TRANSIENT),
+        ("failed", Cause.ADDRESS), ("failed", Cause.RECIPIENT), ("failed", Cause.ADDRESS),
+        ("sent", None)]
     assert results[2].error.startswith("451") and "No such user" in results[3].error
     assert [m.rcpt_tos[0] for m in fake.messages] == [
-        "reader0@example.com", "reader1@example.com", "reader5@example.com"]
+        "reader0@example.com", "reader1@example.com", "reader6@example.com"]
     assert len({m.session for m in fake.messages}) == 2  # one reconnect, after the 421
     assert results[0].provider_id.endswith("queued as Q1")
+    assert fake.resets >= 4  # every refused transaction was reset before the next one
+
+
+@pytest.mark.parametrize(("command", "reply"), [
+    ("RCPT", "550 5.7.1 Relaying denied"),
+    ("RCPT", "550 Relaying denied"),          # no enhanced code: the words tell
+    ("RCPT", "554 5.7.1 Client host rejected"),
+    ("MAIL", "550 5.1.8 Sender address rejected: Domain not found"),
+    ("MAIL", "530 5.7.0 Authentication required"),
+    ("DATA", "552 5.3.4 Message size exceeds fixed limit"),
+    ("DATA", "554 Transaction failed"),
+    ("DATA", "550 5.6.0 Content rejected"),
+])
+def test_a_refusal_about_us_ends_the_batch_and_names_the_answer(fake, smtp, command, reply):
+    fake.refuse[command] = reply
+    with smtp() as transport:
+        with pytest.raises(TransportError) as caught:
+            transport.send_batch(ENVELOPE, [recipient(n) for n in range(5)])
+        err = caught.value
+        assert err.cause in (Cause.MESSAGE, Cause.CONFIG) and reply in str(err)
+        # None went out: the refused copy and the rest are all certainly unsent.
+        assert err.partial == [] and [r.delivery_id for r in err.untouched] == [0, 1, 2, 3, 4]
+        # The transaction was reset: once the relay is fixed, the same connection sends
+        # (a server left mid-transaction would answer the next MAIL with 503).
+        del fake.refuse[command]
+        connection = transport.connection
+        results = transport.send_batch(ENVELOPE, [recipient(9)])
+        assert transport.connection is connection
+    assert [r.status for r in results] == ["sent"] and fake.resets >= 1
+    assert fake.recipients() == ["reader9@example.com"]
 
 
 def test_421_twice_gives_up_on_that_message_only(fake, smtp):
     fake.rcpt_script = {"reader0@example.com": ["421 4.3.2 bye"] * 2}
     with smtp() as transport:
         results = transport.send_batch(ENVELOPE, [recipient(0), recipient(1)])
-    assert [(r.status, r.transient) for r in results] == [("failed", True), ("sent", False)]
+    assert [(r.status, r.cause) for r in results] == [("failed", Cause.TRANSIENT),
+                                                      ("sent", None)]
 
 
 def test_no_reply_after_the_data_is_ambiguous_and_the_next_message_goes(fake, smtp):

@@ -19,6 +19,7 @@ import pytest
 from werkzeug import Request, Response
 
 from newsletter.errors import ConfigError
+from newsletter.mail.failures import Cause
 from newsletter.mail.message import Envelope, Recipient
 from newsletter.providers import TRANSPORTS, Transport, get_transport
 from newsletter.render.slots import SlottedText
@@ -41,7 +42,7 @@ def recipient(n: int, name: str | None = None, email_: str | None = None) -> Rec
         "email": address,
         "unsubscribe_url": f"https://news.example.org/unsubscribe/tok{n}.sig",
         "preferences_url": f"https://news.example.org/preferences/tok{n}.sig?a=1&b=2",
-        "webview_url": "https://news.example.org/archive/2024-05-01"})
+        "webview_url": "https://news.example.org/archive/2024-05-01"}, delivery_id=n)
 
 
 def canonical(text: str) -> str:
@@ -204,9 +205,20 @@ def test_a_header_injecting_recipient_is_invalid_and_the_rest_go(rig):
     recipients = [recipient(0), bad, recipient(2)]
     with rig.transport as transport:
         results = transport.send_batch(ENVELOPE, recipients)
-    assert [r.status for r in results][1] == "invalid"
+    # About that reader's address, yet no server said it is dead: that copy fails, and
+    # nobody is suppressed for it.
+    assert (results[1].status, results[1].cause) == ("failed", Cause.RECIPIENT)
     assert results[0].delivered and results[2].delivered
     assert sorted(c.to for c in rig.copies()) == ["reader0@example.com", "reader2@example.com"]
+
+
+def test_a_non_ascii_unsubscribe_url_is_ours_to_fix_not_the_readers(rig):
+    values = {**recipient(0).values, "unsubscribe_url": "https://nouvelles.exämple.org/u/t"}
+    odd = Recipient("reader0@example.com", None, values, delivery_id=0)
+    with rig.transport as transport:
+        results = transport.send_batch(ENVELOPE, [odd])
+    assert (results[0].status, results[0].cause) == ("failed", Cause.CONFIG)
+    assert rig.copies() == []
 
 
 def test_batches_above_the_limit_are_refused(rig):

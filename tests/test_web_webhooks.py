@@ -111,3 +111,32 @@ def test_a_mailgun_post_cannot_be_replayed_with_other_event_data(client, setting
               "event-data": {"event": "complained", "recipient": "reader@example.org"}}
     assert client.post("/webhooks/mailgun", json=replay).status_code == 401
     assert state(settings) == (SubscriberStatus.CONFIRMED, None)
+
+
+def test_a_bounce_naming_its_delivery_marks_that_copy_failed(client, settings, cli):
+    from newsletter.store.models import Delivery
+    from tests.conftest import DAY, SAMPLES
+
+    assert cli("stories", "import", str(SAMPLES), "--date", DAY).exit_code == 0
+    cli("subscribers", "add", "other@example.org", "--confirmed")
+    assert cli("send", "--date", DAY).exit_code == 0
+    with sessions(settings)() as session:
+        ids = dict(session.execute(select(Subscriber.email_key, Delivery.id)
+                                   .join(Delivery)).all())
+    right = "Basic " + base64.b64encode(b"hook:s3cret").decode()
+
+    def bounce(email: str, delivery: int) -> None:
+        event = {"RecordType": "Bounce", "Type": "HardBounce", "Email": email,
+                 "Description": "The server was unable to deliver your message",
+                 "Metadata": {"delivery_id": str(delivery)}}
+        assert client.post("/webhooks/postmark", json=event,
+                           headers={"Authorization": right}).status_code == 200
+
+    # A delivery id that is not this address's changes no delivery (only the address).
+    bounce("reader@example.org", ids["other@example.org"])
+    bounce("reader@example.org", ids["reader@example.org"])
+    with sessions(settings)() as session:
+        rows = dict(session.execute(select(Delivery.id, Delivery.state)).all())
+    assert rows == {ids["reader@example.org"]: "failed", ids["other@example.org"]: "sent"}
+    listed = cli("status", "--date", DAY, "--failures").stdout
+    assert "postmark HardBounce" in listed and "Reader@example.org  failed (address)" in listed

@@ -17,6 +17,7 @@ from newsletter.errors import SendError
 from newsletter.ops.logs import progress_log
 
 if TYPE_CHECKING:
+    from newsletter.delivery import ledger
     from newsletter.delivery.report import Progress as SendProgress
     from newsletter.delivery.report import SendReport
     from newsletter.store.models import Run
@@ -52,12 +53,13 @@ def progress_display(label: str) -> Iterator:
 
 
 def send_edition(app: AppContext, date: dt.date, *, workers: int = 1,
-                 resend_unknown: bool = False, stop: threading.Event | None = None,
-                 on_progress=None) -> SendReport:
+                 resend_unknown: bool = False, retry_failed: bool = False,
+                 stop: threading.Event | None = None, on_progress=None) -> SendReport:
     from newsletter.delivery.run import SendRun
 
     return SendRun(app.settings, app.engine, stop=stop, on_progress=on_progress).run_recorded(
-        date, "send", workers=workers, resend_unknown=resend_unknown)
+        date, "send", workers=workers, resend_unknown=resend_unknown,
+        retry_failed=retry_failed)
 
 
 @cli.command()
@@ -65,20 +67,25 @@ def send_edition(app: AppContext, date: dt.date, *, workers: int = 1,
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Parallel senders in this process (each with its own connection).")
 @click.option("--resend-unknown", is_flag=True,
-              help="Also resend deliveries whose fate a crash made unknown (may duplicate).")
+              help="Also resend deliveries whose fate is unknown (may duplicate).")
+@click.option("--retry-failed", is_flag=True,
+              help="Also resend failed deliveries, once their cause is fixed.")
 @pass_app
-def send(app: AppContext, date: dt.date | None, workers: int, resend_unknown: bool) -> None:
+def send(app: AppContext, date: dt.date | None, workers: int, resend_unknown: bool,
+         retry_failed: bool) -> None:
     """Send the day's edition to every confirmed subscriber.
 
     Batched, idempotent and resumable: running it again sends nothing twice and picks up
     where a stopped or crashed run left off. Exit status 0 when every delivery reached a
-    final state, 3 when some are of unknown fate (see `newsletter status`).
+    final state, 1 when the run stopped (a refusal about us, the circuit breaker, the
+    retry window, bad configuration; the reason on stderr), 3 when some are of unknown
+    fate (see `newsletter status --failures`).
     """
     day = app.day(date)
     stop = threading.Event()  # SIGTERM/SIGINT: stop between batches, the one in flight recorded
     with on_signals(stop.set), progress_display(f"sending {day}") as show:
         report = send_edition(app, day, workers=workers, resend_unknown=resend_unknown,
-                              stop=stop, on_progress=show)
+                              retry_failed=retry_failed, stop=stop, on_progress=show)
     click.echo(report.summary)
     if report.stopped and not report.complete:
         raise SendError("stopped before the end; run `newsletter send` again to resume")
@@ -92,8 +99,10 @@ def send(app: AppContext, date: dt.date | None, workers: int, resend_unknown: bo
 @cli.command()
 @click.option("--date", type=DATE, help="Edition to report (default: today).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
+@click.option("--failures", is_flag=True,
+              help="List failed and unknown deliveries, grouped by the server's answer.")
 @pass_app
-def status(app: AppContext, date: dt.date | None, as_json: bool) -> None:
+def status(app: AppContext, date: dt.date | None, as_json: bool, failures: bool) -> None:
     """Delivery counts by state for a day's edition, and the daemon's last and next runs."""
     from newsletter.delivery import ledger
     from newsletter.delivery.edition import find_edition
@@ -103,6 +112,10 @@ def status(app: AppContext, date: dt.date | None, as_json: bool) -> None:
     ledger.expire_leases(app.engine)
     with app.sessions() as session:
         edition = find_edition(session, day)
+        if failures:
+            _show_failures(day, ledger.troubles(session, edition.id) if edition else [],
+                           as_json)
+            return
         counts = ledger.counts(session, edition.id) if edition else {
             s: 0 for s in ledger.STATES}
         runs = last_runs(session)
@@ -119,6 +132,27 @@ def status(app: AppContext, date: dt.date | None, as_json: bool) -> None:
     if runs:
         click.echo(f"last run: {_run_line(runs[0])}")
     click.echo(f"next scheduled send: {info['next_run']}")
+
+
+def _show_failures(day: dt.date, troubles: list[ledger.Trouble], as_json: bool) -> None:
+    groups: dict[str, list[ledger.Trouble]] = {}
+    for trouble in troubles:
+        groups.setdefault(trouble.error or "(no answer recorded)", []).append(trouble)
+    if as_json:
+        click.echo(json.dumps({"date": day.isoformat(), "failures": [
+            {"answer": answer, "count": len(items), "deliveries": [
+                {"email": t.email, "state": t.state, "cause": t.failure,
+                 "at": t.at.isoformat() if t.at else None} for t in items]}
+            for answer, items in groups.items()]}))
+        return
+    if not groups:
+        click.echo(f"edition {day}: no failed or unknown deliveries")
+        return
+    for answer, items in sorted(groups.items(), key=lambda g: -len(g[1])):
+        click.echo(f"{len(items)} x {answer}")
+        for t in items:
+            when = f"{t.at:%Y-%m-%d %H:%M:%S}Z" if t.at else ""
+            click.echo(f"  {t.email}  {t.state}{f' ({t.failure})' if t.failure else ''}  {when}")
 
 
 def _run_json(run: Run) -> dict:

@@ -55,6 +55,28 @@ def import_(app: AppContext, file: Path, confirmed: bool) -> None:
     click.echo(f"imported {report.added}, refused {len(report.rejected)}")
 
 
+@subscribers.command("unsuppress")
+@click.argument("email")
+@pass_app
+def unsuppress(app: AppContext, email: str) -> None:
+    """Lift a bounce or complaint suppression (after a relay or provider problem was
+    fixed): the address may be mailed again, and the subscriber is confirmed again.
+
+    Someone who unsubscribed or asked to be erased can only come back themselves.
+    The change is logged with who made it and when.
+    """
+    import getpass
+
+    from newsletter.store import suppression
+    from newsletter.store.db import transaction
+    from subscribers import service
+
+    key = service.parse_address(email).key
+    with transaction(app.sessions) as session:
+        change = suppression.unsuppress(session, key, by=f"cli:{getpass.getuser()}")
+    click.echo(f"lifted the {change.reason} suppression of {key} ({change.detail or 'no detail'})")
+
+
 @subscribers.command("export")
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @pass_app

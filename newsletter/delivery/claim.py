@@ -73,13 +73,13 @@ class Claimer:
         if self.stop.is_set():
             return None
         batch = ledger.claim(self.engine, self.edition_id, self.date, worker, size,
-                             self.settings.lease_seconds)
+                             self.settings.lease_seconds, self.settings.message_id_host)
         self.limiter.refund(size - len(batch))
         if not batch:
             return [] if self._wait_for_retries() else None
         log.info("claimed %d deliveries for %s", len(batch), worker)
         return [Recipient(c.email, c.name, self.links.values(c.subscriber_id, c.email, self.date),
-                          delivery_id=c.delivery_id) for c in batch]
+                          delivery_id=c.delivery_id, message_id=c.message_id) for c in batch]
 
     def _wait_for_retries(self) -> bool:
         """True if pending retries remain (after waiting until one is due)."""

@@ -12,12 +12,15 @@ short transaction: none is ever held across network I/O.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, bindparam, func, or_, select, update
+from sqlalchemy import Engine, String, bindparam, cast, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
+from newsletter.mail.failures import Cause
 from newsletter.mail.message import Result
 from newsletter.store.audience import audience
 from newsletter.store.models import (
@@ -29,10 +32,17 @@ from newsletter.store.models import (
 )
 from newsletter.store.suppression import leave_or_suppress
 
-MAX_ATTEMPTS = 5
+log = logging.getLogger(__name__)
 RETRY_BASE_SECONDS = 2.0
-RETRY_CAP_SECONDS = 60.0
+RETRY_CAP_SECONDS = 300.0
 STATES = [s.value for s in DeliveryState]
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before retry number `attempt`: capped exponential, jittered so that workers
+    and processes do not come back in lockstep."""
+    delay = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, attempt - 1))
+    return delay * random.uniform(0.5, 1.0)
 
 
 @dataclass(frozen=True)
@@ -41,12 +51,21 @@ class Claimed:
     subscriber_id: int
     email: str
     name: str | None
+    message_id: str
+
+
+def message_id(date: dt.date, host: str):
+    """SQL for a delivery's Message-ID: the edition's date and the subscriber's id at our
+    domain, so every retry of a copy carries the same one (RFC 5322 3.6.4)."""
+    return (literal(f"<{date:%Y%m%d}.") + cast(Delivery.subscriber_id, String)
+            + literal(f".spin@{host}>"))
 
 
 def claim(engine: Engine, edition_id: int, date: dt.date, worker: str, limit: int,
-          lease_seconds: int) -> list[Claimed]:
+          lease_seconds: int, host: str) -> list[Claimed]:
     """Take up to `limit` pending deliveries that are due, under a lease. Anyone who left
-    since the audience was frozen is marked skipped here, not mailed."""
+    since the audience was frozen is marked skipped here, not mailed. `host` is the
+    domain of the Message-ID each copy gets on its first claim and keeps."""
     now = utcnow()
     due = (select(Delivery.id)
            .where(Delivery.edition_id == edition_id, Delivery.state == DeliveryState.PENDING,
@@ -56,12 +75,14 @@ def claim(engine: Engine, edition_id: int, date: dt.date, worker: str, limit: in
         taken = session.execute(
             update(Delivery).where(Delivery.id.in_(due.scalar_subquery()))
             .values(state=DeliveryState.SENDING, claimed_by=worker, attempts=Delivery.attempts + 1,
-                    lease_until=now + dt.timedelta(seconds=lease_seconds), updated_at=now)
-            .returning(Delivery.id, Delivery.subscriber_id)
+                    lease_until=now + dt.timedelta(seconds=lease_seconds), updated_at=now,
+                    message_id=func.coalesce(Delivery.message_id, message_id(date, host)))
+            .returning(Delivery.id, Delivery.subscriber_id, Delivery.message_id)
             .execution_options(synchronize_session=False)).all()
         if not taken:
             return []
-        by_subscriber = {sub: delivery for delivery, sub in taken}
+        by_subscriber = {sub: delivery for delivery, sub, _ in taken}
+        ids = {delivery: mid for delivery, _, mid in taken}
         people = session.execute(
             select(Subscriber.id, Subscriber.email, Subscriber.name)
             .where(Subscriber.id.in_(by_subscriber), audience(date))).all()
@@ -71,15 +92,19 @@ def claim(engine: Engine, edition_id: int, date: dt.date, worker: str, limit: in
             session.execute(update(Delivery).where(Delivery.id.in_(gone)).values(
                 state=DeliveryState.SKIPPED, lease_until=None, updated_at=now,
                 error="unsubscribed, suppressed or paused after the edition was frozen"))
-    return sorted((Claimed(by_subscriber[p.id], p.id, p.email, p.name) for p in people),
+    return sorted((Claimed(by_subscriber[p.id], p.id, p.email, p.name,
+                           ids[by_subscriber[p.id]]) for p in people),
                   key=lambda c: c.delivery_id)
 
 
-def record(engine: Engine, worker: str, results: Sequence[Result]) -> None:
-    """Write each recipient's fate. Transient failures go back to pending with a backoff
-    until MAX_ATTEMPTS; hard bounces (rejected, invalid) also suppress the address."""
+def record(engine: Engine, worker: str, results: Sequence[Result]) -> int:
+    """Write each recipient's fate: sent, `unknown` when ambiguous, pending again with a
+    backoff when transient (the run's retry window bounds the retries), failed with its
+    cause when refused. Suppressing refused addresses is the caller's decision, once the
+    circuit breaker has judged the refusals (suppress_refused). Returns how many rows were
+    no longer this sender's (its lease was taken over): their results are not written."""
     if not results:
-        return
+        return 0
     now = utcnow()
     table = Delivery.__table__
     # Only the claimant writes (a row someone else has reclaimed is not ours); `unknown` is
@@ -88,10 +113,11 @@ def record(engine: Engine, worker: str, results: Sequence[Result]) -> None:
             or_(table.c.state == DeliveryState.SENDING.value,
                 table.c.state == DeliveryState.UNKNOWN.value))
     with Session(engine) as session, session.begin():
-        retried = [r.recipient.delivery_id for r in results if r.transient and not r.ambiguous]
+        retried = [r.recipient.delivery_id for r in results if r.transient]
         attempts = dict(session.execute(
             select(Delivery.id, Delivery.attempts).where(Delivery.id.in_(retried))).all()
         ) if retried else {}
+        written = 0
         # Rows with the same new values (an ESP call's: one state, one provider id) take
         # one UPDATE ... WHERE id IN; the rest (SMTP's per-message ids) one executemany.
         groups: dict[tuple, list[int]] = {}
@@ -102,38 +128,94 @@ def record(engine: Engine, worker: str, results: Sequence[Result]) -> None:
                    for values, ids in groups.items() if len(ids) == 1]
         for values, ids in groups.items():
             if len(ids) > 1:
-                session.execute(update(table).where(table.c.id.in_(ids), *ours)
-                                .values(dict(zip(_ROW_COLUMNS, values, strict=True))))
+                written += session.execute(
+                    update(table).where(table.c.id.in_(ids), *ours)
+                    .values(dict(zip(_ROW_COLUMNS, values, strict=True)))).rowcount
         if singles:
-            session.connection().execute(
+            written += session.connection().execute(
                 update(table).where(table.c.id == bindparam("_id"), *ours)
-                .values({c: bindparam(c) for c in _ROW_COLUMNS}), singles)
-        for result in results:
-            if result.status in ("rejected", "invalid"):  # a hard bounce
-                leave_or_suppress(session, result.recipient.email.lower(),
-                                  SubscriberStatus.BOUNCED,
-                                  f"hard bounce: {result.error or result.status}")
+                .values({c: bindparam(c) for c in _ROW_COLUMNS}), singles).rowcount
+    lost = len(results) - written
+    if lost:
+        log.warning("%d of %d results were not recorded: those deliveries are no longer "
+                    "this sender's (its lease ran out and they were taken over or marked "
+                    "unknown)", lost, len(results))
+    return lost
 
 
 _ROW_COLUMNS = ("state", "provider_id", "error", "updated_at", "lease_until", "sent_at",
-                "next_attempt_at")
+                "next_attempt_at", "failure")
 
 
 def _row(result: Result, attempts: int, now: dt.datetime) -> dict:
     row = {"_id": result.recipient.delivery_id, "provider_id": result.provider_id,
            "error": result.error, "updated_at": now, "lease_until": None, "sent_at": None,
-           "next_attempt_at": None}
+           "next_attempt_at": None, "failure": result.cause and result.cause.value}
     if result.delivered:
         row.update(state=DeliveryState.SENT.value, sent_at=now, error=None)
     elif result.ambiguous:
         row.update(state=DeliveryState.UNKNOWN.value)
-    elif result.transient and attempts < MAX_ATTEMPTS:
-        delay = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** (attempts - 1))
+    elif result.transient:
         row.update(state=DeliveryState.PENDING.value,
-                   next_attempt_at=now + dt.timedelta(seconds=delay))
+                   next_attempt_at=now + dt.timedelta(seconds=backoff(attempts)))
     else:
         row.update(state=DeliveryState.FAILED.value)
     return row
+
+
+def suppress_refused(engine: Engine, delivery_ids: Sequence[int]) -> int:
+    """Suppress the addresses of these failed deliveries whose refusal was about the
+    address itself, with the server's answer as the reason."""
+    if not delivery_ids:
+        return 0
+    with Session(engine) as session, session.begin():
+        rows = session.execute(
+            select(Subscriber.email_key, Delivery.error).join(
+                Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(Delivery.id.in_(delivery_ids), Delivery.state == DeliveryState.FAILED,
+                   Delivery.failure == Cause.ADDRESS.value)).all()
+        for key, error in rows:
+            leave_or_suppress(session, key, SubscriberStatus.BOUNCED, f"hard bounce: {error}")
+    return len(rows)
+
+
+def reopen(engine: Engine, delivery_ids: Sequence[int], why: str) -> int:
+    """Refused copies whose refusal was not judged (the circuit breaker tripped, or the
+    run stopped first): pending again, nobody suppressed, the refusal kept as `error`."""
+    if not delivery_ids:
+        return 0
+    with Session(engine) as session, session.begin():
+        return session.execute(update(Delivery).where(
+            Delivery.id.in_(delivery_ids), Delivery.state == DeliveryState.FAILED).values(
+            state=DeliveryState.PENDING, failure=None, next_attempt_at=None, claimed_by=None,
+            error=why, updated_at=utcnow())).rowcount
+
+
+def bounced(session: Session, delivery_id: object, email_key: str, why: str) -> bool:
+    """A provider's later hard bounce for a copy it had accepted: that delivery is failed
+    (about the address). The id comes from outside, so it must name a delivery to that
+    very address; anything else changes nothing."""
+    try:
+        delivery = int(str(delivery_id))
+    except ValueError:
+        return False
+    mine = select(Subscriber.id).where(Subscriber.email_key == email_key).scalar_subquery()
+    return bool(session.execute(update(Delivery).where(
+        Delivery.id == delivery, Delivery.subscriber_id == mine,
+        Delivery.state.in_([DeliveryState.SENT, DeliveryState.UNKNOWN]))
+        .values(state=DeliveryState.FAILED, failure=Cause.ADDRESS.value, error=why,
+                updated_at=utcnow())
+        .execution_options(synchronize_session=False)).rowcount)
+
+
+def retry_failed(engine: Engine, edition_id: int) -> int:
+    """`send --retry-failed`: the operator fixed the cause; failed copies go out again
+    (anyone suppressed meanwhile is skipped at the claim, as always)."""
+    with Session(engine) as session, session.begin():
+        return session.execute(update(Delivery).where(
+            Delivery.edition_id == edition_id, Delivery.state == DeliveryState.FAILED)
+            .values(state=DeliveryState.PENDING, failure=None, next_attempt_at=None,
+                    claimed_by=None, updated_at=utcnow())).rowcount
 
 
 def release(engine: Engine, worker: str, delivery_ids: Sequence[int],
@@ -185,6 +267,29 @@ def counts(session: Session, edition_id: int) -> dict[str, int]:
                                  .where(Delivery.edition_id == edition_id)
                                  .group_by(Delivery.state)).all())
     return {state: found.get(DeliveryState(state), 0) for state in STATES}
+
+
+@dataclass(frozen=True)
+class Trouble:
+    """A failed or unknown copy, as `status --failures` shows it."""
+
+    email: str
+    state: str
+    failure: str | None
+    error: str | None
+    at: dt.datetime | None
+
+
+def troubles(session: Session, edition_id: int) -> list[Trouble]:
+    """Failed and unknown copies of an edition, those with the same answer together."""
+    rows = session.execute(
+        select(Subscriber.email, Delivery.state, Delivery.failure, Delivery.error,
+               Delivery.updated_at)
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(Delivery.edition_id == edition_id,
+               Delivery.state.in_([DeliveryState.FAILED, DeliveryState.UNKNOWN]))
+        .order_by(Delivery.error, Delivery.id))
+    return [Trouble(e, DeliveryState(s).value, f, err, at) for e, s, f, err, at in rows]
 
 
 def next_due(session: Session, edition_id: int) -> dt.datetime | None:

@@ -1,8 +1,11 @@
 """Recording, the last step of a sender's loop: each recipient's fate goes to the ledger.
 
-A call that failed as a whole keeps what is known, never spends the recipients' own
-attempts on the provider's outage, and counts toward stopping the run: a refused key, a
-refused request or several failures in a row stop it, with nothing lost.
+A call that failed as a whole keeps what is known and never spends the recipients' own
+attempts on the provider's outage: transient trouble is retried with backoff within the
+retry window, an ambiguous call is parked `unknown`, and anything about us (a refused key,
+a refused request, a refusal of the message or our sender) stops the run with nobody
+suppressed. Refusals of one reader go through the circuit breaker before anyone is
+suppressed (newsletter.delivery.safety).
 """
 
 from __future__ import annotations
@@ -14,49 +17,64 @@ from sqlalchemy import Engine
 
 from newsletter.delivery import ledger
 from newsletter.delivery.report import Progress
+from newsletter.delivery.safety import Breaker, RetryWindow
 from newsletter.errors import SendError, TransportError
 from newsletter.mail.message import Recipient, Result
 from newsletter.ops.metrics import FAILURES, count_results
+from newsletter.settings import Settings
 
 log = logging.getLogger(__name__)
-MAX_CALL_FAILURES = 3      # whole calls failed in a row before the run stops
-CALL_RETRY_SECONDS = 30.0  # a released batch waits this long before it is claimed again
+MAX_AMBIGUOUS_CALLS = 2  # calls in a row of unknown fate before the run stops
 
 
 class Recorder:
-    """Shared by the senders of a run: the progress, and whole calls failed in a row."""
+    """Shared by the senders of a run: the progress, the breaker, the retry window, and
+    whole calls failed in a row."""
 
-    def __init__(self, engine: Engine, progress: Progress):
+    def __init__(self, settings: Settings, engine: Engine, progress: Progress):
         self.engine, self.progress = engine, progress
+        self.breaker = Breaker(settings.breaker_window, settings.breaker_percent)
+        self.retry_window = RetryWindow(settings.retry_window)
         self.lock = threading.Lock()
-        self.call_failures = 0
+        self.call_failures = 0  # whole calls failed in a row, across workers: the backoff
+        self.ambiguous_calls = 0  # calls in a row whose fate is unknown
 
     def results(self, worker: str, results: list[Result]) -> None:
+        if not results:
+            return
         ledger.record(self.engine, worker, results)
         self.progress.add(results)
+        self.retry_window.note(results)
+        ledger.suppress_refused(self.engine, self.breaker.judge(results))
         count_results(results)
         outcome: dict[str, int] = {}
         for result in results:
-            key = "retry" if result.transient and not result.ambiguous else \
-                "unknown" if result.ambiguous else result.status
+            key = result.status if result.cause is None else f"failed ({result.cause})"
             outcome[key] = outcome.get(key, 0) + 1
         log.info("recorded: %s", ", ".join(f"{n} {k}" for k, n in sorted(outcome.items())),
                  extra={"results": outcome})
         for result in results:
             if not result.delivered:  # addresses only at debug level
-                log.debug("%s: %s %s", result.recipient.email, result.status, result.error)
+                log.debug("%s: %s %s", result.recipient.email, result.cause, result.error)
 
-    def call_succeeded(self) -> None:
+    def call_succeeded(self, worker: str, results: list[Result]) -> None:
+        """A call answered: record it, unless a copy's refusal is about us (the message,
+        our sender): then those go back to pending and the run stops."""
+        stopping = [r for r in results if r.cause is not None and r.cause.stops_run]
+        self.results(worker, [r for r in results if r not in stopping])
+        if stopping:
+            ledger.release(self.engine, worker, [r.recipient.delivery_id for r in stopping],
+                           why=stopping[0].error)
+            raise SendError(f"stopped: {stopping[0].error} (about us, not the reader: "
+                            f"nobody was suppressed; fix it and run `newsletter send` again)")
         with self.lock:
-            self.call_failures = 0
+            self.call_failures = self.ambiguous_calls = 0
 
     def call_failed(self, worker: str, recipients: list[Recipient],
                     err: TransportError) -> None:
-        """The rows the failed call leaves: back to pending, or `unknown` when the call
-        may have reached the provider (the caller records err.partial). Raises SendError
-        when the run must stop."""
-        FAILURES.labels(**{"class": "call_ambiguous" if err.ambiguous else "call_transient"
-                           if err.transient else "call_refused"}).inc()
+        """The whole call failed: what it left goes back to pending or is parked `unknown`
+        (the caller recorded err.partial). Raises SendError when the run must stop."""
+        FAILURES.labels(**{"class": f"call_{err.cause}"}).inc()
         known = {r.recipient.delivery_id for r in err.partial}
         rest = [r.delivery_id for r in recipients if r.delivery_id not in known]
         if err.ambiguous:  # the crash window, without a crash: never resend silently
@@ -65,16 +83,33 @@ class Recorder:
             ledger.mark_unknown(self.engine, worker, maybe, str(err))
             ledger.release(self.engine, worker, list(untouched))
             log.error("%s; %d deliveries marked unknown", err, len(maybe))
-        else:
-            ledger.release(self.engine, worker, rest, retry_in=CALL_RETRY_SECONDS,
-                           why=str(err))
+            with self.lock:
+                self.ambiguous_calls += 1
+                again = self.ambiguous_calls >= MAX_AMBIGUOUS_CALLS
+            if again:  # not a blip: every further call could end the same way
+                raise SendError(f"stopped after {MAX_AMBIGUOUS_CALLS} calls in a row whose "
+                                f"fate is unknown: {err}. `newsletter status --failures` "
+                                "lists them, `newsletter send --resend-unknown` resends "
+                                "them") from None
+            return
+        if not err.transient:
+            ledger.release(self.engine, worker, rest, why=str(err))
+            raise SendError(f"stopped: {err} (nobody was suppressed; fix it and run "
+                            f"`newsletter send` again)") from None
         with self.lock:
             self.call_failures += 1
             failures = self.call_failures
-        if not err.transient:
-            raise SendError(f"stopped: {err}") from None
-        if failures >= MAX_CALL_FAILURES:
-            raise SendError(f"stopped after {failures} failed calls in a row; nothing was "
-                            f"lost, `newsletter send` resumes. Last: {err}") from None
-        if not err.ambiguous:
-            log.warning("%s; %d deliveries back to pending", err, len(rest))
+        self.retry_window.note_call(err)
+        ledger.release(self.engine, worker, rest, retry_in=ledger.backoff(failures),
+                       why=str(err))
+        log.warning("%s; %d deliveries back to pending", err, len(rest))
+
+    def settle(self, stopped_early: bool) -> None:
+        """After the senders: refusals the breaker had not judged yet are suppressed when
+        the run ended normally, reopened (nobody suppressed) when it stopped early."""
+        unjudged = self.breaker.unjudged()
+        if stopped_early:
+            ledger.reopen(self.engine, unjudged, "refused in a run that stopped before the "
+                          "refusal could be judged: to be tried again")
+        else:
+            ledger.suppress_refused(self.engine, unjudged)

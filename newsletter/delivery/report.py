@@ -29,8 +29,7 @@ class Progress:
     def add(self, results: list[Result]) -> None:
         with self.lock:
             self.sent += sum(r.delivered for r in results)
-            self.failed += sum(not (r.delivered or r.transient or r.ambiguous)
-                               for r in results)
+            self.failed += sum(r.cause is not None and r.cause.refusal for r in results)
 
     @property
     def done(self) -> int:

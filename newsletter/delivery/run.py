@@ -59,8 +59,8 @@ class SendRun:
         check_can_send(settings, transport_factory)  # before the edition is frozen
         self.errors: list[BaseException] = []
 
-    def run(self, date: dt.date, *, workers: int = 1,
-            resend_unknown: bool = False) -> SendReport:
+    def run(self, date: dt.date, *, workers: int = 1, resend_unknown: bool = False,
+            retry_failed: bool = False) -> SendReport:
         started = time.monotonic()
         if self.settings.transport != "outbox" and not self.settings.base_url.startswith(
                 "https://"):
@@ -72,6 +72,9 @@ class SendRun:
         if resend_unknown:
             requeued = ledger.requeue_unknown(self.engine, edition.id)
             log.warning("resending %d deliveries of unknown fate", requeued)
+        if retry_failed:
+            log.warning("resending %d failed deliveries",
+                        ledger.retry_failed(self.engine, edition.id))
         before = self._counts(edition.id)
         log.info("edition %s: %d deliveries, %d still to send; %d sender(s) via %s", date,
                  sum(before.values()), before["pending"] + before["sending"], workers,
@@ -118,7 +121,7 @@ class SendRun:
         envelope = Envelope.from_settings(self.settings, content.subject, content.html,
                                           content.text)
         claimer = Claimer(self.settings, self.engine, edition.id, date, self.stop)
-        recorder = Recorder(self.engine, progress)
+        recorder = Recorder(self.settings, self.engine, progress)
         # Each thread logs with this run's fields (edition, run id).
         threads = [threading.Thread(target=in_context(self._guarded), name=f"sender-{n}",
                                     args=(Sender(
@@ -128,6 +131,7 @@ class SendRun:
             thread.start()
         for thread in threads:
             thread.join()
+        recorder.settle(stopped_early=bool(self.errors) or self.stop.is_set())
         if self.errors:
             raise _as_send_error(self.errors[0])
 

@@ -14,11 +14,12 @@ import threading
 import time
 from collections.abc import Callable
 
+from newsletter.delivery import ledger
 from newsletter.delivery.claim import Claimer, batch_size
 from newsletter.delivery.record import Recorder
 from newsletter.delivery.report import Progress
-from newsletter.errors import TransportError
-from newsletter.mail.message import Envelope, Recipient, Result
+from newsletter.errors import SendError, TransportError
+from newsletter.mail.message import Envelope, Recipient
 from newsletter.ops.metrics import PROVIDER_SECONDS
 from newsletter.providers.base import Transport
 from newsletter.settings import Settings
@@ -39,6 +40,7 @@ class Sender:
         with self.transport_factory(self.settings) as transport:
             size = batch_size(self.settings, transport)
             while not self.stop.is_set():
+                self.recorder.retry_window.check()
                 recipients = self.claimer.next_batch(self.name, size)
                 if recipients is None:
                     return
@@ -47,20 +49,27 @@ class Sender:
                     self.on_progress(self.recorder.progress)
 
     def send(self, transport: Transport, recipients: list[Recipient]) -> None:
-        results: list[Result] = []
         started = time.monotonic()
         try:
             results = transport.send_batch(self.envelope, recipients)
         except TransportError as err:
-            results = err.partial
             self._took(transport, recipients, started, f"failed as a whole: {err}")
+            self.recorder.results(self.name, err.partial)
             self.recorder.call_failed(self.name, recipients, err)
+        except Exception as err:
+            # Not a refusal but a bug of ours: nothing is known to have gone out of this
+            # batch's unfinished part, and guessing would be worse. Keep the traceback.
+            log.exception("bug in the %s transport; the batch goes back to pending",
+                          transport.name)
+            ledger.release(self.recorder.engine, self.name, [r.delivery_id for r in recipients],
+                           why=f"a bug in the {transport.name} transport: {err!r}")
+            raise SendError(f"stopped by a bug in the {transport.name} transport "
+                            f"({type(err).__name__}: {err}); the batch went back to pending "
+                            "and nothing was lost. The traceback is in the log.") from err
         else:
             self._took(transport, recipients, started, "answered")
-            self.recorder.call_succeeded()
-        finally:
-            if results:
-                self.recorder.results(self.name, results)
+            self.recorder.call_succeeded(self.name, results)
+        self.recorder.breaker.check()  # once the whole batch is accounted for
 
     def _took(self, transport: Transport, recipients: list[Recipient], started: float,
               how: str) -> None:

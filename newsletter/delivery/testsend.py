@@ -8,6 +8,7 @@ the test subscriber id, which leads to a harmless "this was a test" page.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Sequence
 
 from email_validator import EmailNotValidError
@@ -33,7 +34,8 @@ def test_send(session: Session, settings: Settings, date: dt.date,
     links = Links(settings)
     envelope = Envelope.from_settings(settings, SUBJECT_PREFIX + edition.subject,
                                       edition.html, edition.text)
-    recipients = [Recipient(a, None, links.values(TEST_SUBSCRIBER_ID, a, date))
+    recipients = [Recipient(a, None, links.values(TEST_SUBSCRIBER_ID, a, date),
+                            message_id=f"<test.{secrets.token_hex(8)}@{settings.message_id_host}>")
                   for a in targets]
     results: list[Result] = []
     with get_transport(settings) as transport:

@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
+from newsletter.mail.failures import Cause
 from newsletter.render.slots import SlottedText
 from newsletter.settings import Settings
 
@@ -42,30 +43,43 @@ class Recipient:
     # values["unsubscribe_url"] is also the List-Unsubscribe target.
     values: dict[str, str]
     delivery_id: int | None = None
+    # A delivery's own id comes from the ledger (the same on every retry); a test send's
+    # is random.
     message_id: str = field(default_factory=lambda: f"<{uuid.uuid4().hex}@daily-spin>")
 
 
-Status = Literal["sent", "queued", "rejected", "invalid", "failed"]
+Status = Literal["sent", "queued", "failed"]
 
 
 @dataclass(frozen=True)
 class Result:
     """The fate of one recipient in one send_batch call.
 
-    sent/queued: the provider took it. rejected: refused for good (5xx, suppressed at the
-    provider). invalid: the address itself is bad. failed: may succeed later when
-    `transient`, else permanent.
+    sent/queued: the provider took it. failed: it did not, and `cause` says who the
+    refusal is about (newsletter.mail.failures.Cause), which decides what happens next:
+    retried, parked `unknown`, failed (and the address suppressed), or the run stopped.
     """
 
     recipient: Recipient
     status: Status
     provider_id: str | None = None
     error: str | None = None
-    transient: bool = False
-    # The message left and no answer came back: it may have been accepted. Never retried
-    # silently; the ledger parks it as `unknown` (docs/ARCHITECTURE.md, "The ledger").
-    ambiguous: bool = False
+    cause: Cause | None = None
+
+    def __post_init__(self) -> None:
+        if (self.cause is None) != self.delivered:
+            raise ValueError(f"a {self.status} result must {'not ' * self.delivered}have a cause")
 
     @property
     def delivered(self) -> bool:
         return self.status in ("sent", "queued")
+
+    @property
+    def transient(self) -> bool:
+        return self.cause is Cause.TRANSIENT
+
+    @property
+    def ambiguous(self) -> bool:
+        # The message left and no answer came back: it may have been accepted. Never
+        # retried silently; the ledger parks it as `unknown` (docs/ARCHITECTURE.md).
+        return self.cause is Cause.AMBIGUOUS

@@ -48,6 +48,10 @@ class HeaderError(ValueError):
     """A header value that could smuggle in another header or is not representable."""
 
 
+class AddressError(HeaderError):
+    """The recipient's own address cannot be written (about that person, not about us)."""
+
+
 def qp_encode(text: str) -> bytes:
     """Quoted-printable `text` (UTF-8) as a self-contained run of lines.
 
@@ -107,13 +111,16 @@ def encode_address(address: str) -> str:
     non-ASCII local part would need SMTPUTF8 (RFC 6531), which we do not negotiate."""
     local, at, domain = address.rpartition("@")
     if not at or not local:
-        raise HeaderError(f"not an address: {address!r}")
+        raise AddressError(f"not an address: {address!r}")
     if not domain.isascii():
         try:
             domain = domain.encode("idna").decode("ascii")
         except UnicodeError:
-            raise HeaderError(f"bad domain in address: {address!r}") from None
-    return address_value(f"{local}@{domain}", "address")
+            raise AddressError(f"bad domain in address: {address!r}") from None
+    try:
+        return address_value(f"{local}@{domain}", "address")
+    except HeaderError as err:
+        raise AddressError(str(err)) from None
 
 
 def encode_words(text: str) -> str:

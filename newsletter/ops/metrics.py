@@ -50,27 +50,17 @@ PROVIDER_SECONDS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, float("inf")))
 DAEMON_CHECKS = Counter("newsletter_daemon_checks", "The daemon's checks, by result.",
                         ["result"], registry=RUNS)
-FAILURES = Counter("newsletter_delivery_failures", "Copies or calls that failed, by class.",
-                   ["class"], registry=RUNS)
-
-
-def failure_class(result) -> str | None:
-    """The class a result counts under in newsletter_delivery_failures_total, or None."""
-    if result.delivered:
-        return None
-    if result.ambiguous:
-        return "ambiguous"
-    if result.transient:
-        return "transient"
-    return "address" if result.status in ("rejected", "invalid") else "permanent"
+FAILURES = Counter("newsletter_delivery_failures", "Copies that failed, by cause; whole "
+                   "calls that failed, by cause prefixed call_.", ["class"], registry=RUNS)
 
 
 def count_results(results: Iterable) -> None:
+    """Each copy by result; each failed one by its cause (newsletter.mail.failures.Cause:
+    address, recipient, message, config, transient, ambiguous)."""
     for result in results:
         MESSAGES.labels(result=result.status).inc()
-        cause = failure_class(result)
-        if cause:
-            FAILURES.labels(**{"class": cause}).inc()
+        if result.cause is not None:
+            FAILURES.labels(**{"class": str(result.cause)}).inc()
 
 
 def count_run(outcome: str, seconds: float) -> None:

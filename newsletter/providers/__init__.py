@@ -1,6 +1,7 @@
-"""The providers: one module per way out (outbox, smtp with dkim, sendgrid, mailgun,
-postmark), each holding its transport and, for the ESPs, its webhook verification and
-event parsing (django-anymail keeps both in one module per provider). What they share:
+"""The providers: one module per way out (outbox, smtp with dkim and smtp_replies,
+sendgrid, mailgun, postmark), each holding its transport, what its error codes mean
+(newsletter.mail.failures.Cause) and, for the ESPs, its webhook verification and event
+parsing (django-anymail keeps these in one module per provider). What they share:
 the transport interface (base), the HTTP sequence and retry policy (http), and the webhook
 event and refusals (webhooks). NEWSLETTER_TRANSPORT picks a transport.
 

@@ -12,8 +12,9 @@ from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import ClassVar, Self
 
+from newsletter.mail.failures import Cause
 from newsletter.mail.message import Envelope, Recipient, Result
-from newsletter.mail.mime import MimeBuilder
+from newsletter.mail.mime import AddressError, HeaderError, MimeBuilder
 from newsletter.settings import Settings
 
 
@@ -63,6 +64,14 @@ class MimeTransport(Transport):
         if self._builder is None or self._builder.envelope is not envelope:
             self._builder = MimeBuilder(envelope)
         return self._builder
+
+
+def unsendable(recipient: Recipient, err: HeaderError) -> Result:
+    """A copy that cannot be written: the reader's address (fail that copy, nobody is
+    suppressed: no server said it is dead), or one of our values such as a non-ASCII
+    unsubscribe URL (configuration: the run stops before it fails everyone)."""
+    cause = Cause.RECIPIENT if isinstance(err, AddressError) else Cause.CONFIG
+    return Result(recipient, "failed", error=str(err), cause=cause)
 
 
 def unique_runs(recipients: Sequence[Recipient]) -> Iterator[Sequence[Recipient]]:

@@ -4,8 +4,11 @@ fixed send sequence (check recipients -> split into calls -> post -> parse per r
 Retries are a small loop rather than urllib3's Retry because the policy needs things Retry
 does not do: SendGrid's X-RateLimit-Reset header (Retry only reads Retry-After), POST
 retried only when the request never left (no idempotency keys on these APIs, so a read
-timeout is ambiguous and must be reported, not repeated), 401/403 turned into AuthRefused,
-and the provider's body carried in every error. Backoff is capped, exponential, jittered.
+timeout is ambiguous and must be reported, not repeated), a gateway's 502/504 never
+retried (the API behind it may have taken the batch), the provider's own 500 retried at
+most MAX_500 times (Mailgun: retry with backoff; Postmark: usually lost) and then reported
+as ambiguous, 401/403 turned into AuthRefused, and the provider's body carried in every
+error. Backoff is capped, exponential, jittered.
 """
 
 from __future__ import annotations
@@ -24,14 +27,19 @@ import requests
 from urllib3.exceptions import NewConnectionError
 
 from newsletter.errors import AuthRefused, ConfigError, TransportError
+from newsletter.mail.failures import Cause
 from newsletter.mail.message import Envelope, Recipient, Result
 from newsletter.mail.mime import HeaderError, address_value, mailbox
-from newsletter.providers.base import Transport, unique_runs
+from newsletter.providers.base import Transport, unique_runs, unsendable
 from newsletter.render.slots import SlottedText, html_values
 from newsletter.settings import Settings
 
 SHOWN, KEPT = 500, 2000  # characters of a provider's answer: in the message, on the error
 log = logging.getLogger(__name__)
+MAX_500 = 3  # a provider's own 500s before the batch is parked as ambiguous
+# The name under which each copy carries its delivery id to the provider (SendGrid
+# custom_args, Mailgun v: variables, Postmark Metadata), and gets it back in webhooks.
+DELIVERY_ARG = "delivery_id"
 
 def api_base(public_url: str, override: str | None) -> str:
     """NEWSLETTER_ESP_API_URL replaces scheme, host and port; the provider's paths stay."""
@@ -103,7 +111,7 @@ class HttpTransport(Transport):
         """POST to the provider; a 2xx response, or TransportError / AuthRefused."""
         assert self.session is not None
         url = self.base_url + path
-        problem, status, body, slept = "", None, None, 0.0
+        problem, status, body, slept, errors_500 = "", None, None, 0.0, 0
         for attempt in range(1, self.max_attempts + 1):
             try:
                 response = self.session.post(url, timeout=self.settings.esp_timeout, **kwargs)
@@ -113,21 +121,18 @@ class HttpTransport(Transport):
                 if not _never_sent(err):
                     raise TransportError(
                         f"{self.name}: no answer after the request was sent, so the messages "
-                        f"may or may not have been accepted: {err}", transient=True,
-                        ambiguous=True) from None
+                        f"may or may not have been accepted: {err}",
+                        cause=Cause.AMBIGUOUS) from None
                 problem = f"cannot connect to {url}: {err}"
                 wait = backoff(attempt, self.backoff_base, self.backoff_cap)
             else:
                 status, body = response.status_code, response.text[:KEPT]
                 if 200 <= status < 300:
                     return response
-                if status in (401, 403):
-                    raise AuthRefused(f"{self.name} refused the API key (HTTP {status}): check "
-                                      f"NEWSLETTER_ESP_API_KEY. It said: {body}",
-                                      status=status, body=body)
-                if status != 429 and status < 500:  # 400, 422...: the same call fails again
-                    raise TransportError(f"{self.name} refused the request (HTTP {status}): "
-                                         f"{body}", status=status, body=body)
+                errors_500 += status == 500
+                error = _call_error(self.name, status, body, errors_500)
+                if error is not None:
+                    raise error
                 problem = f"HTTP {status}: {body}"
                 asked = rate_limit_wait(response) if status == 429 else None
                 wait = asked if asked is not None else backoff(attempt, self.backoff_base,
@@ -142,7 +147,7 @@ class HttpTransport(Transport):
             self.sleep(wait)
             slept += wait
         raise TransportError(f"{self.name}: gave up after {attempt} attempts: "
-                             f"{problem}", status=status, body=body, transient=True)
+                             f"{problem}", cause=Cause.TRANSIENT, status=status, body=body)
 
     def json_body(self, response: requests.Response) -> Any:
         try:
@@ -154,8 +159,42 @@ class HttpTransport(Transport):
         """A success we cannot read: the provider may well have taken the messages, so it
         is ambiguous (never resent silently), and the run stops (it is not transient)."""
         return TransportError(f"{self.name} answered HTTP {response.status_code} but {what}: "
-                              f"{response.text[:SHOWN]}", status=response.status_code,
-                              body=response.text[:KEPT], ambiguous=True)
+                              f"{response.text[:SHOWN]}", cause=Cause.AMBIGUOUS,
+                              status=response.status_code, body=response.text[:KEPT])
+
+
+def _call_error(name: str, status: int, body: str, errors_500: int) -> TransportError | None:
+    """The error a non-2xx answer ends the call with, or None to try it again (HTTP 429,
+    5xx, a provider's own 500 fewer than MAX_500 times)."""
+    if status in (401, 403):
+        return AuthRefused(f"{name} refused the API key (HTTP {status}): check "
+                           f"NEWSLETTER_ESP_API_KEY. It said: {body}", status=status, body=body)
+    cause = http_cause(status)
+    if errors_500 >= MAX_500:
+        return TransportError(f"{name} answered HTTP 500 {errors_500} times: the messages may "
+                              f"or may not have been accepted. It said: {body}",
+                              cause=Cause.AMBIGUOUS, status=status, body=body)
+    if cause is Cause.AMBIGUOUS:
+        return TransportError(f"{name}: a gateway answered HTTP {status}, so the API behind it "
+                              f"may or may not have taken the messages: {body}",
+                              cause=cause, status=status, body=body)
+    if cause is not Cause.TRANSIENT:  # 400, 413, 422...: the same call fails again
+        return TransportError(f"{name} refused the request (HTTP {status}): {body}",
+                              cause=cause, status=status, body=body)
+    return None
+
+
+def http_cause(status: int) -> Cause:
+    """An ESP's whole-call HTTP answer. 502 and 504 come from a gateway in front of the
+    API: the request may have been processed, so its fate is unknown. A provider's own 500
+    is handled by the caller (retried a few times, then ambiguous)."""
+    if status in (502, 504):
+        return Cause.AMBIGUOUS
+    if status in (408, 425, 429) or status >= 500:
+        return Cause.TRANSIENT
+    if status == 413:
+        return Cause.MESSAGE
+    return Cause.CONFIG  # 400 our request, 401/403 our key or sender, 404 our URL
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:
@@ -191,7 +230,7 @@ def _check_headers(recipients: Sequence[Recipient]) -> tuple[list[Result | None]
             mailbox(recipient.name, recipient.email)
             address_value(recipient.values["unsubscribe_url"], "unsubscribe URL")
         except HeaderError as err:
-            results[index] = Result(recipient, "invalid", error=str(err))
+            results[index] = unsendable(recipient, err)
         else:
             good.append(index)
     return results, good
@@ -223,6 +262,10 @@ class Tags:
 
     def name(self, slot: str, html: bool = False) -> str:
         return f"s{self.token}{self.slots.index(slot)}{'h' if html else 't'}"
+
+    def extra(self, name: str) -> str:
+        """A variable name for a value that is not a slot (e.g. the delivery id)."""
+        return f"x{self.token}{name}"
 
     def tag(self, slot: str, html: bool = False) -> str:
         return self.form(self.name(slot, html))

@@ -22,7 +22,7 @@ from urllib.parse import quote
 from newsletter.errors import ConfigError, TransportError
 from newsletter.mail.message import Envelope, Recipient, Result
 from newsletter.mail.mime import encode_address, mailbox, one_line
-from newsletter.providers.http import KEPT, HttpTransport, Tags
+from newsletter.providers.http import DELIVERY_ARG, KEPT, HttpTransport, Tags
 from newsletter.providers.webhooks import Event, NotConfigured, WebhookRefused, load_json
 from newsletter.settings import Settings
 from newsletter.store.models import SubscriberStatus
@@ -61,7 +61,11 @@ class MailgunTransport(HttpTransport):
             form.append(("h:Reply-To", one_line(envelope.reply_to)))
         form += [(f"h:{name}", one_line(value)) for name, value in envelope.headers]
         form += [("to", mailbox(r.name, r.email)) for r in recipients]
-        variables = {encode_address(r.email): tags.values(r) for r in recipients}
+        # Each copy's delivery id, as a user variable that comes back in webhooks.
+        delivery = tags.extra("delivery")
+        form.append((f"v:{DELIVERY_ARG}", f"%recipient.{delivery}%"))
+        variables = {encode_address(r.email): {**tags.values(r), delivery: str(r.delivery_id)}
+                     for r in recipients}
         form.append(("recipient-variables", json.dumps(variables)))
         return form
 
@@ -127,10 +131,13 @@ def parse_mailgun(payload: Mapping) -> Iterator[Event]:
     if not isinstance(data, Mapping):
         raise WebhookRefused("no event-data in the Mailgun payload")
     kind, email = data.get("event"), data.get("recipient", "")
+    variables = data.get("user-variables")
+    delivery = variables.get(DELIVERY_ARG) if isinstance(variables, Mapping) else None
     if kind == "failed" and data.get("severity") == "permanent":
         status = data.get("delivery-status")
         reason = (status.get("description") if isinstance(status, Mapping) else None) \
             or data.get("reason", "")
-        yield Event(email, SubscriberStatus.BOUNCED, f"mailgun failed: {reason}".strip())
+        yield Event(email, SubscriberStatus.BOUNCED, f"mailgun failed: {reason}".strip(),
+                    delivery)
     elif kind == "complained":
-        yield Event(email, SubscriberStatus.COMPLAINED, "mailgun complained")
+        yield Event(email, SubscriberStatus.COMPLAINED, "mailgun complained", delivery)

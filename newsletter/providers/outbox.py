@@ -15,9 +15,10 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from newsletter.mail.failures import Cause
 from newsletter.mail.message import Envelope, Recipient, Result
 from newsletter.mail.mime import HeaderError
-from newsletter.providers.base import MimeTransport
+from newsletter.providers.base import MimeTransport, unsendable
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]+")
 
@@ -51,13 +52,13 @@ class OutboxTransport(MimeTransport):
             try:
                 data = builder.build(recipient)
             except HeaderError as err:
-                results.append(Result(recipient, "invalid", error=str(err)))
+                results.append(unsendable(recipient, err))
                 continue
             try:
                 path = self._write(file_name(recipient), data)
             except OSError as err:  # a full or read-only disk may clear up: try again later
                 results.append(Result(recipient, "failed", error=f"outbox: {err}",
-                                      transient=True))
+                                      cause=Cause.TRANSIENT))
                 continue
             results.append(Result(recipient, "sent", provider_id=str(path)))
         return results

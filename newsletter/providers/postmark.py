@@ -17,9 +17,10 @@ import hmac
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from newsletter.mail.failures import Cause
 from newsletter.mail.message import Envelope, Recipient, Result
 from newsletter.mail.mime import mailbox, one_line
-from newsletter.providers.http import HttpTransport
+from newsletter.providers.http import DELIVERY_ARG, HttpTransport
 from newsletter.providers.webhooks import Event, NotConfigured, WebhookRefused, load_json
 from newsletter.settings import Settings
 from newsletter.store.models import SubscriberStatus
@@ -52,6 +53,7 @@ class PostmarkTransport(HttpTransport):
                    "HtmlBody": envelope.html.fill_html(recipient.values),
                    "TextBody": envelope.text.fill(recipient.values),
                    "Headers": headers,
+                   "Metadata": {DELIVERY_ARG: str(recipient.delivery_id)},
                    "MessageStream": STREAM}
         if envelope.reply_to:
             message["ReplyTo"] = one_line(envelope.reply_to)
@@ -73,11 +75,22 @@ def _result(recipient: Recipient, answer: dict[str, Any]) -> Result:
     code, text = answer.get("ErrorCode"), f"{answer.get('ErrorCode')} {answer.get('Message')}"
     if code == 0:
         return Result(recipient, "queued", provider_id=answer.get("MessageID"))
-    if code == 406:
-        return Result(recipient, "rejected", error=text)
-    if code == 300:
-        return Result(recipient, "invalid", error=text)
-    return Result(recipient, "failed", error=text)
+    return Result(recipient, "failed", error=f"postmark: {text}", cause=postmark_cause(code))
+
+
+# Postmark's API error codes (https://postmarkapp.com/developer/api/overview#error-codes).
+POSTMARK_ADDRESS = {406}             # inactive recipient: bounced, complained, unsubscribed
+POSTMARK_TRANSIENT = {100, 429}      # maintenance, rate limit
+
+
+def postmark_cause(error_code: int | None) -> Cause:
+    if error_code in POSTMARK_ADDRESS:
+        return Cause.ADDRESS
+    if error_code in POSTMARK_TRANSIENT:
+        return Cause.TRANSIENT
+    # 300 invalid request, 10 bad token, 400-413 sender/account problems, anything new:
+    # about us, so nobody is suppressed.
+    return Cause.CONFIG
 
 
 # Webhooks: https://postmarkapp.com/developer/webhooks/webhooks-overview
@@ -105,8 +118,11 @@ POSTMARK_HARD = {"HardBounce", "BadEmailAddress", "ManuallyDeactivated", "Blocke
 
 def parse_postmark(payload: Mapping) -> Iterator[Event]:
     kind, email = payload.get("RecordType"), payload.get("Email", "")
+    metadata = payload.get("Metadata")
+    delivery = metadata.get(DELIVERY_ARG) if isinstance(metadata, Mapping) else None
     if kind == "Bounce" and (payload.get("Type") in POSTMARK_HARD or payload.get("Inactive")):
         yield Event(email, SubscriberStatus.BOUNCED,
-                    f"postmark {payload.get('Type')}: {payload.get('Description', '')}")
+                    f"postmark {payload.get('Type')}: {payload.get('Description', '')}",
+                    delivery)
     elif kind == "SpamComplaint":
-        yield Event(email, SubscriberStatus.COMPLAINED, "postmark SpamComplaint")
+        yield Event(email, SubscriberStatus.COMPLAINED, "postmark SpamComplaint", delivery)

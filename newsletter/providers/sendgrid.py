@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from newsletter.mail.message import Envelope, Recipient, Result
 from newsletter.mail.mime import one_line
-from newsletter.providers.http import HttpTransport, Tags
+from newsletter.providers.http import DELIVERY_ARG, HttpTransport, Tags
 from newsletter.providers.webhooks import Event, NotConfigured, WebhookRefused, json_body
 from newsletter.settings import Settings
 from newsletter.store.models import SubscriberStatus
@@ -52,6 +52,8 @@ class SendGridTransport(HttpTransport):
                 "substitutions": {tags.form(name): value
                                   for name, value in tags.values(r).items()},
                 "headers": {"List-Unsubscribe": f"<{r.values['unsubscribe_url']}>"},
+                # Comes back on every event of this copy: webhooks find the delivery.
+                "custom_args": {DELIVERY_ARG: str(r.delivery_id)},
             } for r in recipients],
             "from": _party(*parseaddr(one_line(envelope.sender))),
             "subject": one_line(envelope.subject),
@@ -111,6 +113,8 @@ def parse_sendgrid(body: bytes) -> Iterator[Event]:
         # A "blocked" bounce is temporary (SendGrid: type blocked vs bounce): not suppressed.
         if kind == "bounce" and item.get("type", "bounce") == "bounce" or kind == "dropped":
             yield Event(item.get("email", ""), SubscriberStatus.BOUNCED,
-                        f"sendgrid {kind}: {item.get('reason', '')}".strip())
+                        f"sendgrid {kind}: {item.get('reason', '')}".strip(),
+                        item.get(DELIVERY_ARG))
         elif kind == "spamreport":
-            yield Event(item.get("email", ""), SubscriberStatus.COMPLAINED, "sendgrid spamreport")
+            yield Event(item.get("email", ""), SubscriberStatus.COMPLAINED, "sendgrid spamreport",
+                        item.get(DELIVERY_ARG))

@@ -1,8 +1,11 @@
 """SMTP relay: one connection reused for every message of a worker (RFC 5321).
 
-Replies decide each recipient's fate: 421 means the server is closing the channel
-(RFC 5321 3.8), so reconnect and try that message once more; other 4xx are transient;
-5xx are permanent, and an addressing status X.1.x (RFC 3463 3.2) marks the address invalid.
+Replies decide each recipient's fate through smtp_replies (beside this): 421 means the server is
+closing the channel (RFC 5321 3.8), so reconnect and try that message once more; other
+4xx are transient; a 5xx about the address fails that copy; a 5xx about the message, the
+relay or our sender ends the batch with a TransportError that stops the run. After any
+refusal the transaction is reset (RSET, RFC 5321 4.1.1.5), so no state leaks into the next
+message.
 DATA is written with smtplib's low-level calls: the MIME builder's bytes already have CRLF
 line ends and no line starting with ".", so smtplib's per-message regex passes
 (`_fix_eols`, `_quote_periods` in `SMTP.data`) are skipped; a bytes.replace keeps the
@@ -16,10 +19,12 @@ import ssl
 from collections.abc import Sequence
 
 from newsletter.errors import AuthRefused, ConfigError, TransportError
+from newsletter.mail.failures import Cause
 from newsletter.mail.message import Envelope, Recipient, Result
 from newsletter.mail.mime import HeaderError, encode_address
-from newsletter.providers.base import MimeTransport
+from newsletter.providers.base import MimeTransport, unsendable
 from newsletter.providers.dkim import DkimSigner
+from newsletter.providers.smtp_replies import Stage, smtp_cause
 from newsletter.settings import Settings
 
 
@@ -69,7 +74,8 @@ class SmtpTransport(MimeTransport):
             raise TransportError(f"TLS with {where} failed: {err}") from None
         except (smtplib.SMTPException, OSError) as err:
             _drop(connection)
-            raise TransportError(f"cannot talk to {where}: {err}", transient=True) from None
+            raise TransportError(f"cannot talk to {where}: {err}",
+                                 cause=Cause.TRANSIENT) from None
         self.connection = connection
 
     def close(self) -> None:
@@ -91,14 +97,15 @@ class SmtpTransport(MimeTransport):
                     address = encode_address(recipient.email)
                     data = builder.build(recipient)
                 except HeaderError as err:
-                    results.append(Result(recipient, "invalid", error=str(err)))
+                    results.append(unsendable(recipient, err))
                     continue
                 if self.signer:
                     data = self.signer.sign(data)
                 data = data.replace(b"\r\n.", b"\r\n..")
                 results.append(self._deliver(builder.sender_address, recipient, address, data))
-        except TransportError as err:  # the server went away mid-batch: keep what it took
+        except TransportError as err:  # the server went away or refused us: keep what it took
             err.partial = results
+            err.untouched = list(recipients[len(results):])
             raise
         return results
 
@@ -112,16 +119,16 @@ class SmtpTransport(MimeTransport):
                 _drop(self.connection)
                 self.connection = None
                 error = str(err)
-        return Result(recipient, "failed", error=error, transient=True)
+        return Result(recipient, "failed", error=error, cause=Cause.TRANSIENT)
 
     def _transaction(self, sender: str, recipient: Recipient, address: str,
                      data: bytes) -> Result:
         connection = self.connection
         assert connection is not None
         try:
-            code, reply = _envelope(connection, sender, address)
+            stage, code, reply = _envelope(connection, sender, address)
             if code != 354:
-                return _refused(recipient, code, reply, connection)
+                return _refused(recipient, stage, code, reply, connection)
             connection.send(data + b".\r\n")
         except (smtplib.SMTPException, OSError) as err:
             raise _Reconnect(f"connection lost before the message was sent: {err}") from None
@@ -131,52 +138,59 @@ class SmtpTransport(MimeTransport):
             # The server may have queued it before we heard back: the crash window.
             _drop(connection)
             self.connection = None
-            return Result(recipient, "failed", transient=True, ambiguous=True,
+            return Result(recipient, "failed", cause=Cause.AMBIGUOUS,
                           error=f"no reply after the message was sent, it may have been "
                                 f"delivered: {err}")
         if code == 250:
             return Result(recipient, "sent", provider_id=_text(reply))
-        return _refused(recipient, code, reply, connection, after_data=True)
+        return _refused(recipient, "data", code, reply, connection)
 
 
-def _envelope(connection: smtplib.SMTP, sender: str, address: str) -> tuple[int, bytes]:
-    """MAIL, RCPT, DATA: the first reply that is not a success, or DATA's 354.
+def _envelope(connection: smtplib.SMTP, sender: str,
+              address: str) -> tuple[Stage, int, bytes]:
+    """MAIL, RCPT, DATA: the first reply that is not a success (with the command it
+    answered), or DATA's 354.
 
     With PIPELINING (RFC 2920) the three commands go in one write and the replies are
     read after: one round trip instead of three, per message."""
     commands = [f"MAIL FROM:{smtplib.quoteaddr(sender)}",
                 f"RCPT TO:{smtplib.quoteaddr(address)}", "DATA"]
+    stages: tuple[Stage, ...] = ("mail", "rcpt", "data")
     if not connection.has_extn("pipelining"):
-        for command in commands:
+        for stage, command in zip(stages, commands, strict=True):
             code, reply = connection.docmd(command)
             if code not in (250, 251):
-                return code, reply
-        return code, reply
+                return stage, code, reply
+        return "data", code, reply
     connection.send("".join(c + "\r\n" for c in commands))
     replies = [connection.getreply() for _ in commands]
-    failed = next(((c, r) for c, r in replies[:2] if c not in (250, 251)), None)
+    failed = next(((s, c, r) for s, (c, r) in zip(stages[:2], replies[:2], strict=True)
+                   if c not in (250, 251)), None)
     if failed is None:
-        return replies[2]
+        return ("data", *replies[2])
     if replies[2][0] == 354:  # a server must refuse DATA then (RFC 2920 3.1); if not,
         connection.send(".\r\n")  # end the empty message so the channel stays in step
         connection.getreply()
     return failed
 
-def _refused(recipient: Recipient, code: int, reply: bytes,
-             connection: smtplib.SMTP, after_data: bool = False) -> Result:
+def _refused(recipient: Recipient, stage: Stage, code: int, reply: bytes,
+             connection: smtplib.SMTP) -> Result:
     text = f"{code} {_text(reply)}"
     if code == 421:
         raise _Reconnect(text)
-    if not after_data:
-        try:
-            connection.rset()  # end the half-made transaction before the next message
-        except (smtplib.SMTPException, OSError) as err:
-            raise _Reconnect(f"{text}; then {err}") from None
-    if 400 <= code < 500:
-        return Result(recipient, "failed", error=text, transient=True)
-    if code in (501, 553) or _text(reply).startswith("5.1."):
-        return Result(recipient, "invalid", error=text)
-    return Result(recipient, "rejected", error=text)
+    try:
+        # End the transaction, refused at MAIL, RCPT or DATA, so that nothing of it
+        # leaks into the next message (a server left mid-transaction answers the next
+        # MAIL with 503, which would then be misread).
+        connection.rset()
+    except (smtplib.SMTPException, OSError) as err:
+        raise _Reconnect(f"{text}; then {err}") from None
+    cause = smtp_cause(code, _text(reply), stage)
+    if cause.stops_run:
+        raise TransportError(f"the SMTP server refused the message at {stage.upper()}, "
+                             f"so every copy would fail the same way: {text}",
+                             cause=cause, status=code, body=_text(reply))
+    return Result(recipient, "failed", error=text, cause=cause)
 
 
 def _drop(connection: smtplib.SMTP | None) -> None:

@@ -32,6 +32,9 @@ class Event:
     email: str
     status: SubscriberStatus  # BOUNCED or COMPLAINED
     detail: str
+    # The delivery id our request carried for this copy (http.DELIVERY_ARG), when it came
+    # back.
+    delivery_id: object = None
 
 
 # read_webhook(settings, headers, body, seen) in each ESP module: verify, then the events.

@@ -159,6 +159,21 @@ class Suppression(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class SuppressionChange(Base):
+    """Who lifted which suppression, when and why it had been there: operators undo
+    suppressions (`subscribers unsuppress`), and every undo leaves a trace."""
+
+    __tablename__ = "suppression_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_key: Mapped[str] = mapped_column(String(320), index=True)
+    action: Mapped[str] = mapped_column(String(20))  # lifted
+    reason: Mapped[str] = mapped_column(String(20))  # the reason that was lifted
+    detail: Mapped[str | None] = mapped_column(Text)
+    by: Mapped[str] = mapped_column(String(200))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class EditionStatus(enum.StrEnum):
     SENDING = "sending"
     COMPLETE = "complete"
@@ -214,6 +229,11 @@ class Delivery(Base):
     next_attempt_at: Mapped[dt.datetime | None]
     updated_at: Mapped[dt.datetime | None]
     sent_at: Mapped[dt.datetime | None]
+    # Who a refusal was about (newsletter.mail.failures.Cause), for `status --failures`.
+    failure: Mapped[str | None] = mapped_column(String(20))
+    # The copy's Message-ID: derived from (edition, subscriber), set at its first claim,
+    # the same on every retry, so a resent copy is recognisably the same message.
+    message_id: Mapped[str | None] = mapped_column(String(255))
 
 
 class Run(Base):
