@@ -75,11 +75,19 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    def __init__(self, colour: bool):
+    """One line a record for a person; a bug's traceback only with -v (JSON always has it),
+    so the one-line error stays readable on a terminal."""
+
+    def __init__(self, colour: bool, tracebacks: bool):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
-        self.colour = colour
+        self.colour, self.tracebacks = colour, tracebacks
 
     def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info and not self.tracebacks:
+            # A copy without the traceback (another handler may have cached its text).
+            note = f" ({record.exc_info[0].__name__}; run with -v for the traceback)"
+            record = logging.makeLogRecord({**vars(record), "exc_info": None,
+                                            "exc_text": None, "msg": f"{record.msg}{note}"})
         line = super().format(record)
         run = _RUN.get() or {}
         if "edition" in run:
@@ -89,13 +97,13 @@ class TextFormatter(logging.Formatter):
         return f"{colour}{line}{_RESET}" if colour else line
 
 
-def configure(verbose: bool, fmt: str = "text", *, debug: bool = False) -> None:
+def configure(verbose: int, fmt: str = "text", *, debug: bool = False) -> None:
     """One stderr handler on the root logger (replaced, not added, on a second call)."""
     stream = sys.stderr
     handler = logging.StreamHandler(stream)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(JsonFormatter() if fmt == "json"
-                         else TextFormatter(colour=stream.isatty()))
+                         else TextFormatter(colour=stream.isatty(), tracebacks=verbose > 0))
     handler.addFilter(_RunFields())
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
