@@ -10,6 +10,9 @@ clock and the database. Two wake-ups:
   on DST days (measured with APScheduler 3.11: a cron trigger for 01:30 fires twice on a
   fall-back night, and for 02:30 at 03:30 on a spring-forward one);
 - every few minutes, the safety net: catch-up after downtime, late stories, retries.
+
+Beside them a thread drains the mail queue every few seconds (sign-up confirmations,
+newsletter.delivery.mail_drain), so a long send never delays a confirmation.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from jobs.clock import next_slot
 from jobs.housekeeping import housekeeping
 from jobs.reconcile import Reconciler
+from newsletter.delivery.mail_drain import MailDrain
 from newsletter.delivery.run import check_can_send
 from newsletter.errors import NewsletterError
 from newsletter.ops import metrics
@@ -37,6 +41,7 @@ from newsletter.store.models import utcnow
 log = logging.getLogger(__name__)
 steps = logging.getLogger("jobs.steps")  # each check, shown with -v
 STOP_POLL_SECONDS = 0.5
+DRAIN_EVERY = 5.0  # seconds between looks at the mail queue
 
 
 class SlotTrigger(BaseTrigger):
@@ -79,6 +84,7 @@ class Daemon:
                  f"{s.send_time:%H:%M}", s.timezone, s.catchup_hours, self.check_every)
         self._log_next()
         self._wake.set()  # check at once: a send missed while down goes out now
+        drain = MailDrain(self.settings, self.engine).start(self.stop, DRAIN_EVERY)
         try:
             while not self.stop.is_set():
                 if self._wake.wait(STOP_POLL_SECONDS):
@@ -86,6 +92,7 @@ class Daemon:
                     self._check()
         finally:
             scheduler.shutdown()
+            drain.join(timeout=10)  # an email in flight is recorded before exit
             if server is not None:
                 server.shutdown()
         log.info("stopped")

@@ -31,6 +31,23 @@ class NoStories(NewsletterError):
                          f"stories import PATH --date {date.isoformat()}`")
 
 
+class EditionFrozen(NewsletterError):
+    """The day's edition is frozen (its first send began): its stories can no longer change.
+
+    A correction goes into the next open edition (`correction_day`): subscribers already
+    have, or are getting, the frozen version, and the archive shows that same version.
+    """
+
+    def __init__(self, date, state: str, frozen_at, correction_day):
+        self.date, self.state, self.correction_day = date, state, correction_day
+        super().__init__(
+            f"The edition of {date:%A %d %B %Y} is {state}: it was frozen at "
+            f"{frozen_at:%H:%M} UTC on {frozen_at:%d %B}, when its first send began, and "
+            "every subscriber gets that version, as does its archive page. Its stories can no "
+            "longer be changed, moved or deleted: put a correction in the edition of "
+            f"{correction_day:%A %d %B %Y}.")
+
+
 class SubscriberError(NewsletterError):
     """A subscriber cannot be added, changed or found."""
 

@@ -24,6 +24,7 @@ PREFIX = "NEWSLETTER_"
 # Values never echoed back in an error message.
 SECRET_FIELDS = {"smtp_password", "esp_api_key", "secret_key", "admin_password",
                  "mailgun_webhook_signing_key", "postmark_webhook_password",
+                 "secret_key_fallbacks", "redis_url",
                  "alert_webhook_url"}  # a Slack/Mattermost webhook URL is its own credential
 
 
@@ -41,7 +42,7 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    database_url: str = "sqlite:///newsletter.store.db"
+    database_url: str = "sqlite:///newsletter.db"
     transport: Literal["outbox", "smtp", "sendgrid", "mailgun", "postmark"] = "outbox"
     outbox_dir: Path = Path("outbox")
 
@@ -62,6 +63,11 @@ class Settings(BaseSettings):
     list_name: str = "The Daily Spin"
     base_url: str = "http://127.0.0.1:8000"
     secret_key: str | None = None
+    # Older keys, comma-separated: tokens they signed still verify (key rotation); new
+    # tokens use secret_key only.
+    secret_key_fallbacks: str = ""
+    # Days a preferences / data-export link works; unsubscribe links never expire.
+    manage_token_days: int = Field(30, ge=1, le=3650)
     postal_address: str | None = None
 
     send_time: dt.time = dt.time(6, 0)
@@ -83,6 +89,11 @@ class Settings(BaseSettings):
     message_id_domain: str | None = None
     admin_password: str | None = None
     trusted_proxies: int = Field(0, ge=0, le=5)  # reverse proxies setting X-Forwarded-For
+    # Where the web app's rate limits count (Flask-Limiter storage); unset: each process's
+    # memory, exact only with one process.
+    redis_url: str | None = None
+    # Sign-up posts per client address, in Flask-Limiter's syntax ("10/hour", "5 per minute").
+    signup_rate_limit: str = "10/hour"
 
     dkim_domain: str | None = None
     dkim_selector: str | None = None
@@ -108,6 +119,24 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError("expected a 24-hour time HH:MM, e.g. 06:00") from None
         return value
+
+    @field_validator("signup_rate_limit")
+    @classmethod
+    def _limit(cls, value: str) -> str:
+        from limits import parse_many  # Flask-Limiter's own parser: the syntax it accepts
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError("expected a rate limit such as 10/hour or 5 per minute") from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected a redis://, rediss:// or unix:// URL")
+        return value or None
 
     @field_validator("retry_window", mode="before")
     @classmethod
@@ -209,6 +238,13 @@ class Settings(BaseSettings):
     def today(self, now: dt.datetime | None = None) -> dt.date:
         """Today's date in NEWSLETTER_TIMEZONE: the date 'today's edition' means."""
         return (now or dt.datetime.now(dt.UTC)).astimezone(self.zone).date()
+
+    @property
+    def secret_keys(self) -> list[str]:
+        """The current key first, then the fallbacks: itsdangerous signs with the last of
+        a list and verifies with any, so callers reverse this."""
+        return [self.require_secret(), *(k.strip() for k in self.secret_key_fallbacks.split(",")
+                                         if k.strip())]
 
     def require_secret(self) -> str:
         if not self.secret_key:

@@ -23,6 +23,7 @@ __all__ = ["Address", "add", "clean_name", "confirm", "find", "leave", "parse_ad
            "pause", "remove", "suppress", "suppression"]
 
 MAX_NAME = 200
+MAX_EMAIL = 320  # RFC 5321 4.5.3.1: 64 + @ + 255, the column's size
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ def parse_address(raw: str) -> Address:
     value = (raw or "").strip()
     if not value:
         raise SubscriberError("the email address is empty")
+    if len(value) > MAX_EMAIL:  # refused before anything echoes it back
+        raise SubscriberError(f"the email address is longer than {MAX_EMAIL} characters")
     try:
         email = check_address(value)
     except EmailNotValidError as err:
@@ -79,10 +82,16 @@ def add(session: Session, email: str, name: str | None = None, *, confirmed: boo
 
 
 def confirm(session: Session, person: Subscriber, ip: str | None = None) -> None:
-    """The person proved the address is theirs: a fresh opt-in also lifts a suppression."""
+    """The person proved the address is theirs (they pressed the button of a fresh link):
+    that lifts their own unsubscribe or erasure, and a bounce (the mailbox works again:
+    this very email arrived). A complaint is never lifted here: a spam report from the
+    address outweighs a click, and only an operator may undo it."""
     if person.status == SubscriberStatus.CONFIRMED:
         return
     if (blocked := suppression(session, person.email_key)) is not None:
+        if blocked.reason == SuppressionReason.COMPLAINED:
+            raise SubscriberError("a spam complaint was reported from this address, so we "
+                                  "cannot start sending to it again from here")
         session.delete(blocked)
     now = utcnow()
     person.status, person.confirmed_at, person.status_changed_at = (

@@ -1,7 +1,8 @@
 """Shared fixtures: real databases (SQLite and PostgreSQL), settings, the CLI.
 
-PostgreSQL and Chromium tests skip when those are missing, unless CI asks for them with
-NEWSLETTER_REQUIRE_POSTGRES=1 / NEWSLETTER_REQUIRE_BROWSER=1, where a missing one fails.
+PostgreSQL, Redis and Chromium tests skip when those are missing, unless CI asks for them
+with NEWSLETTER_REQUIRE_POSTGRES=1 / NEWSLETTER_REQUIRE_REDIS=1 / NEWSLETTER_REQUIRE_BROWSER=1,
+where a missing one fails.
 """
 
 from __future__ import annotations
@@ -54,6 +55,23 @@ def postgres_url():
 
 
 @pytest.fixture(scope="session")
+def redis_url():
+    """The real Redis (NEWSLETTER_TEST_REDIS_URL, default 127.0.0.1:6379). Tests share it
+    with anything else there: each counts under its own key prefix, never flushes."""
+    import redis
+
+    url = os.environ.get("NEWSLETTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError:
+        _unavailable("Redis", "NEWSLETTER_REQUIRE_REDIS")
+    finally:
+        client.close()
+    return url
+
+
+@pytest.fixture(scope="session")
 def sqlite_url(tmp_path_factory):
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
 
@@ -94,8 +112,8 @@ def sessions(engine):
 def _forget_settings(monkeypatch) -> None:
     """Unset every NEWSLETTER_* setting of the shell (the test harness's own switches stay)."""
     for key in list(os.environ):
-        if key.startswith("NEWSLETTER_") and not key.startswith(("NEWSLETTER_REQUIRE_",
-                                                                  "NEWSLETTER_TEST_POSTGRES")):
+        if key.startswith("NEWSLETTER_") and not key.startswith((
+                "NEWSLETTER_REQUIRE_", "NEWSLETTER_TEST_POSTGRES", "NEWSLETTER_TEST_REDIS")):
             monkeypatch.delenv(key)
 
 

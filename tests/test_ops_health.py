@@ -19,7 +19,14 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from newsletter.store.db import make_engine
-from newsletter.store.models import Delivery, DeliveryState
+from newsletter.store.mail_queue import CONFIRM
+from newsletter.store.models import (
+    Delivery,
+    DeliveryState,
+    MailState,
+    QueuedMail,
+    Subscriber,
+)
 from tests.conftest import SEED
 from tests.test_web_serve import free_port
 
@@ -59,7 +66,8 @@ def test_a_good_day_is_healthy(day):
     code, report = health(day, at(7))
     assert code == 0 and report["ok"] is True and report["date"] == DAY.isoformat()
     assert check(report, "edition")["detail"] == f"edition {DAY} complete: 3 sent"
-    assert {c["name"] for c in report["checks"]} == {"database", "schema", "edition", "leases"}
+    assert {c["name"] for c in report["checks"]} == {"database", "schema", "edition", "leases",
+                                                     "mail queue"}
     with time_machine.travel(at(7), tick=False):
         text = day("health")
     assert text.exit_code == 0 and "ok    edition: edition" in text.stdout
@@ -109,26 +117,20 @@ def test_an_old_schema_is_reported_never_upgraded(env, cli, monkeypatch, tmp_pat
 
 
 def test_queued_mail_older_than_an_hour_needs_a_person(day, engine):
-    """Issue 13's mail queue, where the table exists: its depth and its oldest message."""
-    with engine.begin() as conn:
-        conn.execute(sa.text("CREATE TABLE mail_queue (id INTEGER PRIMARY KEY, "
-                             "created_at TIMESTAMP WITH TIME ZONE, sent_at TIMESTAMP WITH "
-                             "TIME ZONE)"))
-        conn.execute(sa.text("INSERT INTO mail_queue (id, created_at, sent_at) VALUES "
-                             "(1, :old, :old), (2, :new, NULL)"),
-                     {"old": at(1), "new": at(6, 40)})
-    try:
-        assert day("stories", "import", str(SEED), "--date", DAY.isoformat()).exit_code == 0
-        with time_machine.travel(at(6, 1), tick=False):
-            assert day("send", "--date", DAY.isoformat()).exit_code == 0
-        code, report = health(day, at(7))
-        assert code == 0 and check(report, "mail queue")["detail"] == "oldest queued at 06:40 UTC"
-        code, report = health(day, at(7, 41))
-        assert code == 1 and "queued mail has waited since 06:40 UTC" in check(
-            report, "mail queue")["detail"]
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP TABLE mail_queue"))
+    """The mail queue (confirmations, fresh links): its oldest waiting email."""
+    with Session(engine) as session, session.begin():
+        person = session.scalar(sa.select(Subscriber.id).limit(1))
+        session.add(QueuedMail(kind=CONFIRM, subscriber_id=person, created_at=at(1),
+                               state=MailState.SENT, sent_at=at(1)))
+        session.add(QueuedMail(kind=CONFIRM, subscriber_id=person, created_at=at(6, 40)))
+    assert day("stories", "import", str(SEED), "--date", DAY.isoformat()).exit_code == 0
+    with time_machine.travel(at(6, 1), tick=False):
+        assert day("send", "--date", DAY.isoformat()).exit_code == 0
+    code, report = health(day, at(7))
+    assert code == 0 and check(report, "mail queue")["detail"] == "oldest queued at 06:40 UTC"
+    code, report = health(day, at(7, 41))
+    assert code == 1 and "queued mail has waited since 06:40 UTC" in check(
+        report, "mail queue")["detail"]
 
 
 def test_the_daemon_serves_metrics_on_its_port(env, day, tmp_path):

@@ -59,7 +59,7 @@ def test_everyone_confirmed_gets_one_copy_and_a_rerun_sends_nothing(cli, day, en
         to = re.search(r"^To: (\S+)", raw, re.M).group(1).strip("<>").lower()
         url = links.unsubscribe_url(ids[to])
         assert f"List-Unsubscribe: <{url}>" in raw
-        assert links.read_manage(url.rsplit("/", 1)[1]) == ids[to]
+        assert links.read_unsubscribe(url.rsplit("/", 1)[1]) == ids[to]
 
     again = cli("send", "--date", DAY)
     assert again.exit_code == 0 and "sent 0 now (3 in all)" in again.stdout

@@ -12,7 +12,7 @@ def test_defaults_match_the_contract(env, monkeypatch):
     for key in env:
         monkeypatch.delenv(key)
     s = load_settings()
-    assert s.database_url == "sqlite:///newsletter.store.db"
+    assert s.database_url == "sqlite:///newsletter.db"
     assert s.transport == "outbox" and s.smtp_port == 25 and s.smtp_security == "none"
     assert s.sender == "The Daily Spin <news@localhost>"
     assert s.send_time == dt.time(6, 0) and s.timezone == "UTC"

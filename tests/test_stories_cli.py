@@ -1,4 +1,7 @@
-"""`newsletter stories import/list` on SQLite and PostgreSQL: exact round trip, all or nothing."""
+"""`newsletter stories import/list/export` on SQLite and PostgreSQL: exact round trip, all or
+nothing."""
+
+import json
 
 from newsletter.store.db import make_engine, session_factory
 from newsletter.stories.imports import load_day
@@ -73,3 +76,33 @@ def test_missing_path_and_empty_day(cli):
     assert result.exit_code == 1 and "no such file or folder" in result.stderr
     assert "no stories for 2001-01-01" in cli("stories", "list", "--date", "2001-01-01").output
     assert cli("stories", "list", "--date", "2001-13-01").exit_code == 2
+
+
+def test_export_writes_files_that_import_reads_back_unchanged(cli, env, tmp_path):
+    odd = {"title": "From JSON", "facts": ["one\n- not a second fact"],
+           "narratives": [{"label": "Ends like a sentence.", "text": "t"}]}
+    (tmp_path / "odd.json").write_text(json.dumps(odd), encoding="utf-8")
+    awkward = FIVE.replace("A bridge at last.", "{{ x }} %recipient.n% *|UNSUB|* مرحبا שלום 😀")
+    (tmp_path / "awkward.txt").write_text(awkward, encoding="utf-8")
+    assert cli("stories", "import", str(SAMPLES), str(tmp_path / "awkward.txt"),
+               str(tmp_path / "odd.json"), "--date", DAY).exit_code == 0
+    out = tmp_path / "export" / "day"
+    result = cli("stories", "export", "--date", DAY, str(out))
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names[0] == "01_israel-turkey-relaunch-defense-security-ties.txt"
+    assert names[-1] == "10_from-json.json"  # the text format cannot hold it exactly
+    assert len(names) == 10 and result.output.count("wrote ") == 10
+    assert cli("stories", "import", str(out), "--date", "2026-11-26").exit_code == 0
+    assert stored(env, "2026-11-26") == stored(env)
+
+
+def test_export_refuses_a_folder_with_story_files_and_a_day_without_stories(cli, env,
+                                                                            tmp_path):
+    assert cli("stories", "import", str(SEED), "--date", DAY).exit_code == 0
+    (tmp_path / "old.txt").write_text("an older export")
+    result = cli("stories", "export", "--date", DAY, str(tmp_path))
+    assert result.exit_code == 1 and "already holds story files (old.txt" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.txt"]
+    result = cli("stories", "export", "--date", "2001-01-01", str(tmp_path / "new"))
+    assert result.exit_code == 1 and "no stories for 2001-01-01" in result.stderr

@@ -197,3 +197,11 @@ def test_a_short_last_line_stays_in_its_paragraph():
     [story] = parse("Title\n\nThe Facts\n- a fact\n\nThe Spin\n\nNarrative A\n\n"
                     "Quoted in full.\n— Wexmoor Gazette\n")
     assert story.narratives[0].text == "Quoted in full.\n— Wexmoor Gazette"
+
+
+def test_a_text_file_whose_title_starts_with_a_bracket_is_text():
+    text = FIVE.replace("Fictional: Five Views", "[Update] {Five} Views")
+    [story] = parse(text, "update.txt")
+    assert story.title == "[Update] {Five} Views of a Bridge"
+    with pytest.raises(StoryFormatError, match="not valid JSON"):
+        parse(text, "update")  # no telling suffix: the content decides

@@ -24,7 +24,7 @@ def readers(settings) -> dict[str, int]:
 
 def test_an_unsubscribed_person_is_skipped_by_the_next_send(cli, settings, readers):
     client = create_app(settings).test_client(use_cookies=False)
-    token = Links(settings).manage_token(readers["leaves@example.org"])
+    token = Links(settings).unsubscribe_token(readers["leaves@example.org"])
     assert client.post(f"/unsubscribe/{token}",
                        data={"List-Unsubscribe": "One-Click"}).status_code == 200
     assert cli("stories", "import", str(SEED), "--date", DAY).exit_code == 0
@@ -43,7 +43,7 @@ def test_the_archive_shows_sent_editions_without_personal_tokens(cli, settings, 
     assert page.status_code == 200 and "The Facts" in page.text
     links = Links(settings)
     for person in readers.values():
-        assert links.manage_token(person) not in page.text
+        assert links.unsubscribe_token(person) not in page.text
     assert "/unsubscribe/" not in page.text and "@example.org" not in page.text
     assert "You are reading the web edition" in page.text  # not an email's footer
     assert f'href="{settings.base_url}/subscribe"' in page.text

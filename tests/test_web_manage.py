@@ -31,6 +31,13 @@ def reader(settings) -> int:
 
 @pytest.fixture
 def token(settings, reader) -> str:
+    """The unsubscribe link's token (never expires)."""
+    return Links(settings).unsubscribe_token(reader)
+
+
+@pytest.fixture
+def prefs(settings, reader) -> str:
+    """The preferences link's token (expires: tests/test_tokens.py)."""
     return Links(settings).manage_token(reader)
 
 
@@ -66,17 +73,21 @@ def test_forged_or_tampered_tokens_are_refused_and_change_nothing(
         client, settings, reader, token, forged):
     links = Links(settings)
     other = Links(settings.model_copy(update={"secret_key": "someone-else"}))
-    bad = forged.format(token=token[:-1], other_key=other.manage_token(reader),
+    bad = forged.format(token=token[:-1], other_key=other.unsubscribe_token(reader),
                         confirm=links.confirm_token(reader))
     assert client.post(f"/unsubscribe/{bad}", data=ONE_CLICK).status_code == 400
     assert client.get(f"/preferences/{bad}").status_code == 400
+    # Each kind opens only its own door: an unsubscribe token is no preferences token.
+    assert client.get(f"/preferences/{token}").status_code == 400
+    assert client.post(f"/unsubscribe/{links.manage_token(reader)}",
+                       data=ONE_CLICK).status_code == 400
     assert status(settings, reader) == (SubscriberStatus.CONFIRMED, False)
 
 
-def test_preferences_change_name_pause_and_unsubscribe(client, settings, reader, token):
-    page = client.get(f"/preferences/{token}")
+def test_preferences_change_name_pause_and_unsubscribe(client, settings, reader, prefs):
+    page = client.get(f"/preferences/{prefs}")
     assert '<script>alert' not in page.text and "&lt;script&gt;alert" in page.text
-    url = f"/preferences/{token}"
+    url = f"/preferences/{prefs}"
     csrf = csrf_token(client, url)
     for change in ({"action": "name", "name": "Ada"}, {"action": "pause", "weeks": "2"}):
         assert client.post(url, data={**change, "csrf_token": csrf}).status_code == 200
@@ -88,14 +99,23 @@ def test_preferences_change_name_pause_and_unsubscribe(client, settings, reader,
     assert status(settings, reader) == (SubscriberStatus.UNSUBSCRIBED, True)
 
 
-def test_preferences_form_needs_its_csrf_token(client, settings, reader, token):
-    answer = client.post(f"/preferences/{token}", data={"action": "unsubscribe"})
+def test_preferences_form_needs_its_csrf_token(client, settings, reader, prefs):
+    answer = client.post(f"/preferences/{prefs}", data={"action": "unsubscribe"})
     assert answer.status_code == 400
     assert status(settings, reader) == (SubscriberStatus.CONFIRMED, False)
 
 
-def test_a_person_can_download_what_we_hold(client, reader, token):
-    answer = client.get(f"/preferences/{token}/data.json")
+def test_a_person_can_erase_everything(client, settings, reader, prefs):
+    url = f"/preferences/{prefs}"
+    answer = client.post(url, data={"action": "erase", "csrf_token": csrf_token(client, url)})
+    assert answer.status_code == 200 and "erased" in answer.text
+    with sessions(settings)() as session:
+        assert session.get(Subscriber, reader) is None
+        assert session.scalar(select(Suppression.reason)) == "removed"
+
+
+def test_a_person_can_download_what_we_hold(client, reader, prefs):
+    answer = client.get(f"/preferences/{prefs}/data.json")
     assert answer.status_code == 200 and "attachment" in answer.headers["Content-Disposition"]
     data = json.loads(answer.data)
     assert data["subscriber"]["email"] == "reader@example.org"
@@ -111,17 +131,19 @@ def test_pages_carry_security_headers(client, token):
 
 
 def test_links_from_a_test_send_change_nothing(client, settings, reader):
-    token = Links(settings).manage_token(TEST_SUBSCRIBER_ID)
+    links = Links(settings)
+    token, prefs = links.unsubscribe_token(TEST_SUBSCRIBER_ID), links.manage_token(
+        TEST_SUBSCRIBER_ID)
     for answer in (client.get(f"/unsubscribe/{token}"), client.post(f"/unsubscribe/{token}"),
-                   client.get(f"/preferences/{token}")):
+                   client.get(f"/preferences/{prefs}")):
         assert answer.status_code == 200 and "test email" in answer.text
     assert status(settings, reader) == (SubscriberStatus.CONFIRMED, False)
 
 
 def test_an_erased_persons_link_never_reaches_the_next_subscriber(client, settings, reader,
-                                                                  token):
+                                                                  prefs):
     with sessions(settings).begin() as session:
         service.remove(session, "reader@example.org")
         newcomer = service.add(session, "newcomer@example.org", confirmed=True)
         assert newcomer.id != reader
-    assert client.get(f"/preferences/{token}").status_code == 404
+    assert client.get(f"/preferences/{prefs}").status_code == 404

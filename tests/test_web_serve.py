@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+from urllib.parse import urlencode
 
 import pytest
 
 from newsletter.mail.links import Links
 from newsletter.store.models import Subscriber, SubscriberStatus
 from subscribers import service
-from tests.webapp import sessions
+from tests.webapp import outbox, sessions, text_part
 
 
 def free_port() -> int:
@@ -59,7 +61,7 @@ def request(port: int, method: str, path: str, body: str | None = None) -> tuple
 def test_one_click_unsubscribe_against_the_real_server(server, settings):
     with sessions(settings).begin() as session:
         reader = service.add(session, "reader@example.org", confirmed=True).id
-    path = f"/unsubscribe/{Links(settings).manage_token(reader)}"
+    path = f"/unsubscribe/{Links(settings).unsubscribe_token(reader)}"
 
     assert request(server, "GET", path)[0] == 200  # a link scanner: changes nothing
     with sessions(settings)() as session:
@@ -71,3 +73,22 @@ def test_one_click_unsubscribe_against_the_real_server(server, settings):
         assert session.get(Subscriber, reader).status == SubscriberStatus.UNSUBSCRIBED
     assert request(server, "POST", path[:-3] + "xyz", "List-Unsubscribe=One-Click")[0] == 400
     assert request(server, "GET", "/subscribe")[0] == 200
+
+
+def test_serve_sends_queued_confirmations_from_its_own_thread(server, settings):
+    connection = http.client.HTTPConnection("127.0.0.1", server, timeout=10)
+    connection.request("GET", "/subscribe")
+    page = connection.getresponse()
+    cookie = page.getheader("Set-Cookie").split(";")[0]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.read().decode()).group(1)
+    connection.request("POST", "/subscribe", body=urlencode(
+        {"email": "reader@example.org", "csrf_token": token}),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
+    answer = connection.getresponse()
+    assert answer.status == 200 and "Check your inbox" in answer.read().decode()
+    connection.close()
+    deadline = time.monotonic() + 20
+    while not outbox(settings) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    [mail] = outbox(settings)
+    assert "/confirm/" in text_part(mail)

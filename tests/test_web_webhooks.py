@@ -11,7 +11,7 @@ from sqlalchemy import select
 from newsletter.store.models import Subscriber, SubscriberStatus, Suppression
 from subscribers import service
 from subscribers.web import create_app
-from tests.test_webhooks import mailgun_signature, sendgrid_keys, sendgrid_sign
+from tests.test_webhooks import mailgun_signature, now, sendgrid_keys, sendgrid_sign
 from tests.webapp import sessions
 
 PRIVATE, PUBLIC = sendgrid_keys()
@@ -33,11 +33,11 @@ def state(settings) -> tuple[SubscriberStatus, str | None]:
 
 
 def sendgrid(client, events: list, *, good: bool = True):
-    body = json.dumps(events).encode()
-    signature = sendgrid_sign(PRIVATE, "1700000000", body if good else body + b"x")
+    body, stamp = json.dumps(events).encode(), now()
+    signature = sendgrid_sign(PRIVATE, stamp, body if good else body + b"x")
     return client.post("/webhooks/sendgrid", data=body, content_type="application/json",
                        headers={"X-Twilio-Email-Event-Webhook-Signature": signature,
-                                "X-Twilio-Email-Event-Webhook-Timestamp": "1700000000"})
+                                "X-Twilio-Email-Event-Webhook-Timestamp": stamp})
 
 
 def test_sendgrid_signed_bounce_suppresses(client, settings):

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 import time
 
 import pytest
@@ -15,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from newsletter.providers.mailgun import parse_mailgun, verify_mailgun
 from newsletter.providers.postmark import parse_postmark, verify_postmark
 from newsletter.providers.sendgrid import parse_sendgrid, verify_sendgrid
-from newsletter.providers.webhooks import NotConfigured, WebhookRefused
+from newsletter.providers.webhooks import MAX_AGE_SECONDS, NotConfigured, WebhookRefused
 from newsletter.store.models import SubscriberStatus
 
 
@@ -31,9 +32,13 @@ def sendgrid_sign(private: ec.EllipticCurvePrivateKey, timestamp: str, body: byt
     return base64.b64encode(signature).decode()
 
 
-def mailgun_signature(key: str, timestamp: str | None = None) -> dict:
-    timestamp = timestamp or str(int(time.time()))
-    token = "f" * 50
+def now() -> str:
+    return str(int(time.time()))
+
+
+def mailgun_signature(key: str, timestamp: str | None = None, token: str | None = None) -> dict:
+    timestamp = timestamp or now()
+    token = token or secrets.token_hex(25)  # Mailgun's tokens: 50 random characters
     digest = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
     return {"timestamp": timestamp, "token": token, "signature": digest}
 
@@ -41,10 +46,11 @@ def mailgun_signature(key: str, timestamp: str | None = None) -> dict:
 def test_sendgrid_signature_verifies_and_a_changed_body_does_not():
     private, public = sendgrid_keys()
     body = b'[{"email":"a@example.org","event":"bounce"}]'
-    signature = sendgrid_sign(private, "1700000000", body)
-    verify_sendgrid(public, signature, "1700000000", body)
-    for args in ((signature, "1700000001", body), (signature, "1700000000", body + b" "),
-                 ("bm90IGEgc2lnbmF0dXJl", "1700000000", body), (None, None, body)):
+    stamp = now()
+    signature = sendgrid_sign(private, stamp, body)
+    verify_sendgrid(public, signature, stamp, body)
+    for args in ((signature, str(int(stamp) + 1), body), (signature, stamp, body + b" "),
+                 ("bm90IGEgc2lnbmF0dXJl", stamp, body), (None, None, body)):
         with pytest.raises(WebhookRefused) as refused:
             verify_sendgrid(public, *args)
         assert refused.value.status == 401
@@ -54,7 +60,27 @@ def test_sendgrid_accepts_a_pem_key_too():
     private, _ = sendgrid_keys()
     pem = private.public_key().public_bytes(serialization.Encoding.PEM,
                                             serialization.PublicFormat.SubjectPublicKeyInfo)
-    verify_sendgrid(pem.decode(), sendgrid_sign(private, "1", b"[]"), "1", b"[]")
+    stamp = now()
+    verify_sendgrid(pem.decode(), sendgrid_sign(private, stamp, b"[]"), stamp, b"[]")
+
+
+@pytest.mark.parametrize("offset", [-MAX_AGE_SECONDS - 30, -3600, 60, 86400])
+def test_signed_timestamps_older_than_five_minutes_or_in_the_future_are_refused(offset):
+    """A captured post, signature and all, is worthless five minutes later."""
+    private, public = sendgrid_keys()
+    stamp, body = str(int(time.time()) + offset), b"[]"
+    with pytest.raises(WebhookRefused, match="old|future"):
+        verify_sendgrid(public, sendgrid_sign(private, stamp, body), stamp, body)
+    with pytest.raises(WebhookRefused, match="old|future"):
+        verify_mailgun("key", {"signature": mailgun_signature("key", stamp)})
+
+
+def test_fresh_timestamps_pass_on_both():
+    private, public = sendgrid_keys()
+    stamp = str(int(time.time()) - MAX_AGE_SECONDS + 30)
+    verify_sendgrid(public, sendgrid_sign(private, stamp, b"[]"), stamp, b"[]")
+    signed = mailgun_signature("key", stamp, token="t" * 50)
+    assert verify_mailgun("key", {"signature": signed}) == "t" * 50
 
 
 def test_unconfigured_providers_are_refused_with_403_naming_the_setting():

@@ -164,6 +164,7 @@ def main() -> None:
 from newsletter.cli import (  # noqa: E402, F401
     demo,
     health,
+    outbox,
     rendering,
     schedule,
     sending,

@@ -106,6 +106,8 @@ def status(app: AppContext, date: dt.date | None, as_json: bool, failures: bool)
     """Delivery counts by state for a day's edition, and the daemon's last and next runs."""
     from newsletter.delivery import ledger
     from newsletter.delivery.edition import find_edition
+    from newsletter.store import mail_queue
+    from newsletter.store.models import utcnow
     from newsletter.store.runs import last_runs
 
     day = app.day(date)
@@ -119,10 +121,13 @@ def status(app: AppContext, date: dt.date | None, as_json: bool, failures: bool)
         counts = ledger.counts(session, edition.id) if edition else {
             s: 0 for s in ledger.STATES}
         runs = last_runs(session)
+        mail = mail_queue.counts(session, since=utcnow() - mail_queue.LIFETIME)
+        oldest = mail_queue.oldest_waiting(session)
     info = {"date": day.isoformat(), "edition": edition.status.value if edition else None,
             **counts, "total": sum(counts.values()),
             "last_run": _run_json(runs[0]) if runs else None,
-            "next_run": _next_run(app)}
+            "next_run": _next_run(app),
+            "mail_queue": {**mail, "oldest_queued": oldest.isoformat() if oldest else None}}
     if as_json:
         click.echo(json.dumps(info))
         return
@@ -132,6 +137,9 @@ def status(app: AppContext, date: dt.date | None, as_json: bool, failures: bool)
     if runs:
         click.echo(f"last run: {_run_line(runs[0])}")
     click.echo(f"next scheduled send: {info['next_run']}")
+    click.echo("mail queue (confirmations, links; the last day): "
+               + ", ".join(f"{n} {state}" for state, n in mail.items())
+               + (f"; oldest queued since {oldest:%Y-%m-%d %H:%M:%S}Z" if oldest else ""))
 
 
 def _show_failures(day: dt.date, troubles: list[ledger.Trouble], as_json: bool) -> None:

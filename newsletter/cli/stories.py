@@ -1,8 +1,10 @@
-"""`newsletter stories ...`: editors import and list the day's stories."""
+"""`newsletter stories ...`: editors import, list and export the day's stories."""
 
 from __future__ import annotations
 
 import datetime as dt
+import socket
+from pathlib import Path
 
 import click
 
@@ -11,7 +13,7 @@ from newsletter.cli import DATE, AppContext, cli, pass_app
 
 @cli.group()
 def stories() -> None:
-    """Import and list stories."""
+    """Import, list and export stories."""
 
 
 @stories.command("import")
@@ -30,7 +32,8 @@ def import_(app: AppContext, paths: tuple[str, ...], date: dt.date | None) -> No
     parsed = read_stories(paths)
     day = app.day(date)
     with transaction(app.sessions) as session:
-        report = import_stories(session, parsed, day)
+        report = import_stories(session, parsed, day,
+                                client=f"command line on {socket.gethostname()}")
     for story in report.added:
         click.echo(f"added    {day}  {story.title}  ({len(story.narratives)} narratives)")
     for story in report.replaced:
@@ -64,3 +67,23 @@ def list_(app: AppContext, date: dt.date | None, full: bool) -> None:
                 click.echo(f"   {narrative.label}: {narrative.text}")
             for source in story.sources:
                 click.echo(f"   source: {source.label or ''} {source.url}".rstrip())
+
+
+@stories.command("export")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--date", type=DATE, help="Day to export (default: today).")
+@pass_app
+def export(app: AppContext, folder: Path, date: dt.date | None) -> None:
+    """Write each story of a day into FOLDER as a file `stories import` reads back unchanged.
+
+    Files are named NN_title.txt in the day's order, so importing the folder keeps it; a
+    story the text format cannot hold exactly (some JSON imports) is written as .json.
+    FOLDER is created if needed and must not hold story files already.
+    """
+    from newsletter.stories.imports import export_stories, require_day
+
+    day = app.day(date)
+    with app.sessions() as session:
+        day_stories = require_day(session, day)
+    for path in export_stories(day_stories, folder):
+        click.echo(f"wrote {path}")

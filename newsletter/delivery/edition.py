@@ -27,6 +27,7 @@ from newsletter.store.models import (
     Subscriber,
     utcnow,
 )
+from newsletter.stories.desk import lock_day
 from newsletter.stories.imports import require_day
 
 if TYPE_CHECKING:  # rendering (Jinja2, MJML, premailer) loads only to render or read one:
@@ -46,6 +47,9 @@ def freeze_edition(session: Session, settings: Settings, date: dt.date) -> Editi
         return edition
     from newsletter.render.edition import render_edition
 
+    # Wait for an editor's change in flight to that day (the desk holds the same lock), so
+    # the frozen render has it, and no change lands after the freeze unseen.
+    lock_day(session, date)
     stories = require_day(session, date)
     rendered = render_edition(stories, date=date, settings=settings)
     # Its web page is frozen with it: the archive shows what was sent, every story whole.

@@ -1,9 +1,17 @@
 """Signed tokens and the per-recipient links built from them.
 
-One deterministic token per subscriber serves both the unsubscribe and the preferences
-pages (it never expires: a link in an old email must still work); confirmation tokens
-expire. itsdangerous signs them with NEWSLETTER_SECRET_KEY, so nobody can forge one for
-another subscriber. The payload is only the subscriber's id: no address in any URL.
+Three kinds, each with its own salt so one can never stand in for another:
+- unsubscribe: one deterministic token per subscriber that never expires (RFC 8058 and the
+  bulk-sender rules expect an old email's link to unsubscribe);
+- manage (preferences, data export, erase): they change or reveal personal data, so they
+  expire after NEWSLETTER_MANAGE_TOKEN_DAYS; an expired one still names its subscriber, who
+  may ask for a fresh link by email (`read_for_renewal`);
+- confirm: expires after 7 days and records when it was made and for which sign-up request.
+
+itsdangerous signs them with NEWSLETTER_SECRET_KEY and verifies them with it or any key in
+NEWSLETTER_SECRET_KEY_FALLBACKS (it takes a list: the last signs, all verify), so a key can
+be rotated without breaking the links already mailed. The payload is only ids and times:
+no address in any URL.
 """
 
 from __future__ import annotations
@@ -24,31 +32,61 @@ class BadToken(NewsletterError):
     """A token that is forged, tampered with, for another purpose, or expired."""
 
 
+class ExpiredLink(BadToken):
+    """A genuine manage link past its age: its subscriber may ask for a fresh one."""
+
+    def __init__(self, message: str, token: str):
+        super().__init__(message)
+        self.token = token
+
+
 class Links:
     def __init__(self, settings: Settings):
-        secret = settings.require_secret()
+        keys = list(reversed(settings.secret_keys))  # itsdangerous signs with the last
         self.base_url = settings.base_url
-        self._manage = URLSafeSerializer(secret, salt="manage")
-        self._confirm = URLSafeTimedSerializer(secret, salt="confirm")
+        self.manage_days = settings.manage_token_days
+        # Salt "manage" is the unsubscribe token's since the first release: old links work.
+        self._unsubscribe = URLSafeSerializer(keys, salt="manage")
+        self._manage = URLSafeTimedSerializer(keys, salt="preferences")
+        self._confirm = URLSafeTimedSerializer(keys, salt="confirm")
 
     # Tokens
+    def unsubscribe_token(self, subscriber_id: int) -> str:
+        return self._unsubscribe.dumps(subscriber_id)
+
     def manage_token(self, subscriber_id: int) -> str:
         return self._manage.dumps(subscriber_id)
 
-    def confirm_token(self, subscriber_id: int) -> str:
+    def confirm_token(self, subscriber_id: int, request_id: int | None = None) -> str:
         # When it was made, to the microsecond (itsdangerous' own stamp is whole seconds):
         # a link asked for before someone left must not bring them back.
-        return self._confirm.dumps([subscriber_id, time.time()])
+        return self._confirm.dumps([subscriber_id, time.time(), request_id])
+
+    def read_unsubscribe(self, token: str) -> int:
+        try:
+            return _as_id(self._unsubscribe.loads(token))
+        except BadData:
+            raise BadToken(NOT_VALID) from None
 
     def read_manage(self, token: str) -> int:
         try:
+            return _as_id(self._manage.loads(token, max_age=self.manage_days * 86400))
+        except SignatureExpired:
+            raise ExpiredLink(f"this link has expired: links to your preferences work for "
+                              f"{self.manage_days} days", token) from None
+        except BadData:
+            raise BadToken(NOT_VALID) from None
+
+    def read_for_renewal(self, token: str) -> int:
+        """The subscriber of a genuine manage link however old: enough to mail that
+        subscriber a fresh link (it goes to their address, not to the asker)."""
+        try:
             return _as_id(self._manage.loads(token))
         except BadData:
-            raise BadToken("this link is not valid: it may have been cut short or "
-                           "changed") from None
+            raise BadToken(NOT_VALID) from None
 
-    def read_confirm(self, token: str) -> tuple[int, dt.datetime]:
-        """The subscriber id, and when the link was made."""
+    def read_confirm(self, token: str) -> tuple[int, dt.datetime, int | None]:
+        """The subscriber id, when the link was made, and the sign-up request it answers."""
         try:
             value = self._confirm.loads(token, max_age=CONFIRM_MAX_AGE)
         except SignatureExpired:
@@ -56,8 +94,9 @@ class Links:
         except BadData:
             raise BadToken("this confirmation link is not valid") from None
         match value:
-            case [int() as subscriber_id, float() as made]:
-                return _as_id(subscriber_id), dt.datetime.fromtimestamp(made, dt.UTC)
+            case [int() as subscriber_id, float() as made, (int() | None) as request_id]:
+                return (_as_id(subscriber_id), dt.datetime.fromtimestamp(made, dt.UTC),
+                        request_id)
         raise BadToken("this confirmation link is not valid")
 
     # URLs
@@ -67,24 +106,29 @@ class Links:
     def preferences_url(self, subscriber_id: int) -> str:
         return self.values(subscriber_id, "", None)["preferences_url"]
 
-    def confirm_url(self, subscriber_id: int) -> str:
-        return f"{self.base_url}/confirm/{self.confirm_token(subscriber_id)}"
+    def confirm_url(self, subscriber_id: int, request_id: int | None = None) -> str:
+        return f"{self.base_url}/confirm/{self.confirm_token(subscriber_id, request_id)}"
 
     def values(self, subscriber_id: int, email: str, date: dt.date | None) -> dict[str, str]:
         """Every slot value of one recipient's copy (newsletter.render.slots.SLOTS)."""
-        return slot_values(self.base_url, date, email, self.manage_token(subscriber_id))
+        return slot_values(self.base_url, date, email, self.unsubscribe_token(subscriber_id),
+                           self.manage_token(subscriber_id))
 
 
 def slot_values(base_url: str, date: dt.date | None, email: str = "reader@example.org",
-                token: str = "SAMPLE") -> dict[str, str]:
-    """Slot values on `base_url`. With the defaults, stand-ins for previews, which must not
-    carry anyone's token; the web archive passes email="" and token=None (no personal
-    links: they lead to the sign-up page)."""
-    manage = {"unsubscribe_url": f"{base_url}/unsubscribe/{token}",
-              "preferences_url": f"{base_url}/preferences/{token}"} if token else {
+                token: str | None = "SAMPLE", manage: str | None = None) -> dict[str, str]:
+    """Slot values on `base_url`: `token` unsubscribes, `manage` (default: `token`) opens
+    the preferences. With the defaults, stand-ins for previews, which must not carry
+    anyone's token; the web archive passes email="" and token=None (no personal links:
+    they lead to the sign-up page)."""
+    personal = {"unsubscribe_url": f"{base_url}/unsubscribe/{token}",
+                "preferences_url": f"{base_url}/preferences/{manage or token}"} if token else {
         "unsubscribe_url": f"{base_url}/subscribe", "preferences_url": f"{base_url}/subscribe"}
     webview = f"{base_url}/archive/{date.isoformat()}" if date else f"{base_url}/archive"
-    return {"email": email, **manage, "webview_url": webview}
+    return {"email": email, **personal, "webview_url": webview}
+
+
+NOT_VALID = "this link is not valid: it may have been cut short or changed"
 
 
 def _as_id(value: object) -> int:

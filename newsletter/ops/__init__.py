@@ -5,7 +5,3 @@ May import: newsletter.errors, newsletter.settings, newsletter/store/. The floor
 (delivery, jobs, the faces) report into it; `logs` imports the standard library only, so
 the CLI can set up logging before anything heavy loads.
 """
-
-# Issue 13's queue of sign-up mail: its depth is a metric and its age a health check, both
-# read only where the table exists.
-MAIL_QUEUE_TABLE = "mail_queue"

@@ -5,7 +5,7 @@ web app never upgrades it: `newsletter db upgrade` is the deploy step). The day'
 for a person or a monitoring script: the edition of the latest send time went out (or is
 going out), no delivery is of unknown fate, failed + unknown stay under
 NEWSLETTER_ALERT_FAILED_PERCENT, no sender's lease has run out unnoticed, and no queued mail
-(issue 13's queue, where that table exists) has waited more than an hour.
+(confirmations, fresh links) has waited more than an hour.
 
 Sits with the delivery floor (it reads the ledger); the faces call it.
 """
@@ -15,15 +15,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from newsletter.delivery import ledger
 from newsletter.delivery.edition import find_edition
-from newsletter.ops import MAIL_QUEUE_TABLE
 from newsletter.ops.alerts import failed_share_alert
 from newsletter.settings import Settings
+from newsletter.store import mail_queue
 from newsletter.store.db import schema_state
 from newsletter.store.models import Delivery, DeliveryState, EditionStatus, Story
 
@@ -59,8 +59,8 @@ def day_checks(engine: Engine, settings: Settings, date: dt.date, send_at: dt.da
     with Session(engine) as session:
         checks = [_edition(session, settings, date, send_at, now),
                   _stuck_leases(session, now)]
-        queue = _mail_queue(session, now)
-    return checks + ([queue] if queue else [])
+        checks.append(_mail_queue(session, now))
+    return checks
 
 
 def _edition(session: Session, settings: Settings, date: dt.date, send_at: dt.datetime,
@@ -96,21 +96,11 @@ def _stuck_leases(session: Session, now: dt.datetime) -> Check:
     return Check("leases", True, "no expired leases")
 
 
-def _mail_queue(session: Session, now: dt.datetime) -> Check | None:
-    """Queued mail older than an hour, when the mail queue table exists."""
-    inspector = inspect(session.connection())
-    if not inspector.has_table(MAIL_QUEUE_TABLE):
-        return None
-    columns = {c["name"] for c in inspector.get_columns(MAIL_QUEUE_TABLE)}
-    if "created_at" not in columns:
-        return None
-    unsent = " WHERE sent_at IS NULL" if "sent_at" in columns else ""
-    oldest = session.scalar(text(f"SELECT min(created_at) FROM {MAIL_QUEUE_TABLE}{unsent}"))
-    if isinstance(oldest, str):  # SQLite hands back text for a raw query
-        oldest = dt.datetime.fromisoformat(oldest)
+def _mail_queue(session: Session, now: dt.datetime) -> Check:
+    """Confirmation and link emails (newsletter.store.mail_queue) waiting over an hour."""
+    oldest = mail_queue.oldest_waiting(session)
     if oldest is None:
-        return Check("mail queue", True, "empty")
-    oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=dt.UTC)
+        return Check("mail queue", True, "nothing waiting")
     if now - oldest > QUEUE_MAX_AGE:
         return Check("mail queue", False, f"queued mail has waited since {oldest:%H:%M} UTC: "
                      "is `newsletter schedule` or `newsletter outbox drain` running?")

@@ -25,12 +25,12 @@ from collections.abc import Iterable, Iterator
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from newsletter.ops import MAIL_QUEUE_TABLE
-from newsletter.store.models import Delivery, Edition, Subscriber
+from newsletter.store import mail_queue
+from newsletter.store.models import Delivery, Edition, MailState, Subscriber, utcnow
 
 log = logging.getLogger(__name__)
 RECENT_EDITIONS = 7  # editions with a per-state series: bounded label values
@@ -115,10 +115,19 @@ class StoreCollector(Collector):
                     "newsletter_last_successful_send_timestamp_seconds",
                     "When the latest edition to complete did (Unix time).",
                     value=_as_utc(last).timestamp())
-            if inspect(session.connection()).has_table(MAIL_QUEUE_TABLE):
-                queued = session.scalar(text(f"SELECT count(*) FROM {MAIL_QUEUE_TABLE}"))
-                yield GaugeMetricFamily("newsletter_mail_queue_messages",
-                                        "Messages waiting in the mail queue.", value=queued)
+            queue = GaugeMetricFamily(
+                "newsletter_mail_queue_messages", "Transactional emails (confirmations, "
+                "links) waiting or in flight, and those that ended in the last day, by state.",
+                labels=["state"])
+            since = utcnow() - mail_queue.LIFETIME
+            for state, count in mail_queue.counts(session, since=since).items():
+                queue.add_metric([state], count)
+            yield queue
+            oldest = mail_queue.oldest_waiting(session)
+            yield GaugeMetricFamily(
+                "newsletter_mail_queue_oldest_age_seconds",
+                f"Age of the oldest {MailState.QUEUED} email (0 when none waits).",
+                value=(utcnow() - _as_utc(oldest)).total_seconds() if oldest else 0)
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -23,14 +22,16 @@ from newsletter.errors import ConfigError, TransportError
 from newsletter.mail.message import Envelope, Recipient, Result
 from newsletter.mail.mime import encode_address, mailbox, one_line
 from newsletter.providers.http import DELIVERY_ARG, KEPT, HttpTransport, Tags
-from newsletter.providers.webhooks import Event, NotConfigured, WebhookRefused, load_json
+from newsletter.providers.webhooks import (
+    Event,
+    NotConfigured,
+    Webhook,
+    WebhookRefused,
+    check_fresh,
+    load_json,
+)
 from newsletter.settings import Settings
 from newsletter.store.models import SubscriberStatus
-
-# Mailgun signs only timestamp+token, not the event: a captured signature could be replayed
-# with other event data, so old timestamps are refused (Mailgun's guide: "check the
-# timestamp is not too far from the current time"). Its retries come within this window.
-MAILGUN_MAX_AGE = 8 * 3600 + 600
 
 
 class MailgunTransport(HttpTransport):
@@ -83,20 +84,19 @@ class MailgunTransport(HttpTransport):
 
 
 # Webhooks: https://documentation.mailgun.com/docs/mailgun/user-manual/events/webhooks
-def read_webhook(settings: Settings, headers: Mapping[str, str], body: bytes,
-                 seen: dict[str, float]) -> Iterator[Event]:
+def read_webhook(settings: Settings, headers: Mapping[str, str], body: bytes) -> Webhook:
     key = settings.mailgun_webhook_signing_key
     payload = load_json(body) if key else {}  # not configured: 403 before reading the body
-    verify_mailgun(key, payload, seen=seen)
-    return parse_mailgun(payload)
+    token = verify_mailgun(key, payload)
+    return Webhook("mailgun", list(parse_mailgun(payload)), replay_key=token)
 
 
-def verify_mailgun(signing_key: str | None, payload: Mapping, now: float | None = None,
-                   seen: dict[str, float] | None = None) -> None:
-    """Mailgun: HMAC-SHA256 of timestamp + token with the webhook signing key. The
-    signature does not cover the event, so a token is accepted once (`seen`: token ->
-    when, this process's memory) within the age limit: a captured post cannot be replayed
-    with other event data."""
+def verify_mailgun(signing_key: str | None, payload: Mapping, now: float | None = None) -> str:
+    """Mailgun: HMAC-SHA256 of timestamp + token with the webhook signing key; returns the
+    token. The signature does not cover the event, so a captured signature could be sent
+    again with other event data: the timestamp must be fresh (check_fresh; Mailgun's guide:
+    "check the timestamp is not too far from the current time") and the token is accepted
+    once (the caller stores it in the database, subscribers.webhooks)."""
     if not signing_key:
         raise NotConfigured("set NEWSLETTER_MAILGUN_WEBHOOK_SIGNING_KEY to accept Mailgun events")
     sig = payload.get("signature")
@@ -107,23 +107,10 @@ def verify_mailgun(signing_key: str | None, payload: Mapping, now: float | None 
                         hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, sig["signature"]):
         raise WebhookRefused("Mailgun signature does not verify")
-    try:
-        age = (now or time.time()) - float(sig["timestamp"])
-    except ValueError:
-        raise WebhookRefused("Mailgun timestamp is not a number") from None
-    if not -300 <= age <= MAILGUN_MAX_AGE:
-        raise WebhookRefused("Mailgun timestamp is too old or in the future")
-    if seen is not None:
-        _once(seen, sig["token"], now or time.time())
-
-
-def _once(seen: dict[str, float], token: str, now: float) -> None:
-    if token in seen:
-        raise WebhookRefused("this Mailgun token was already used (a replayed post)")
-    if len(seen) > 100_000:  # bound memory: tokens past the age limit are refused anyway
-        for old in [t for t, at in seen.items() if at < now - MAILGUN_MAX_AGE]:
-            del seen[old]
-    seen[token] = now
+    check_fresh("Mailgun", sig["timestamp"], now)
+    if not 0 < len(sig["token"]) <= 200:
+        raise WebhookRefused("Mailgun token has an unexpected length")
+    return sig["token"]
 
 
 def parse_mailgun(payload: Mapping) -> Iterator[Event]:

@@ -21,7 +21,13 @@ from newsletter.mail.failures import Cause
 from newsletter.mail.message import Envelope, Recipient, Result
 from newsletter.mail.mime import mailbox, one_line
 from newsletter.providers.http import DELIVERY_ARG, HttpTransport
-from newsletter.providers.webhooks import Event, NotConfigured, WebhookRefused, load_json
+from newsletter.providers.webhooks import (
+    Event,
+    NotConfigured,
+    Webhook,
+    WebhookRefused,
+    load_json,
+)
 from newsletter.settings import Settings
 from newsletter.store.models import SubscriberStatus
 
@@ -94,11 +100,10 @@ def postmark_cause(error_code: int | None) -> Cause:
 
 
 # Webhooks: https://postmarkapp.com/developer/webhooks/webhooks-overview
-def read_webhook(settings: Settings, headers: Mapping[str, str], body: bytes,
-                 seen: dict[str, float]) -> Iterator[Event]:
+def read_webhook(settings: Settings, headers: Mapping[str, str], body: bytes) -> Webhook:
     verify_postmark(settings.postmark_webhook_username, settings.postmark_webhook_password,
                     headers.get("Authorization"))
-    return parse_postmark(load_json(body))
+    return Webhook("postmark", list(parse_postmark(load_json(body))))
 
 
 def verify_postmark(username: str | None, password: str | None,

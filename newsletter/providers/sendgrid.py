@@ -24,7 +24,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from newsletter.mail.message import Envelope, Recipient, Result
 from newsletter.mail.mime import one_line
 from newsletter.providers.http import DELIVERY_ARG, HttpTransport, Tags
-from newsletter.providers.webhooks import Event, NotConfigured, WebhookRefused, json_body
+from newsletter.providers.webhooks import (
+    Event,
+    NotConfigured,
+    Webhook,
+    WebhookRefused,
+    check_fresh,
+    json_body,
+)
 from newsletter.settings import Settings
 from newsletter.store.models import SubscriberStatus
 
@@ -73,17 +80,19 @@ class SendGridTransport(HttpTransport):
 
 
 # Event webhook: https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/getting-started-event-webhook-security-features
-def read_webhook(settings: Settings, headers: Mapping[str, str], body: bytes,
-                 seen: dict[str, float]) -> Iterator[Event]:
+def read_webhook(settings: Settings, headers: Mapping[str, str], body: bytes) -> Webhook:
     verify_sendgrid(settings.sendgrid_webhook_public_key,
                     headers.get("X-Twilio-Email-Event-Webhook-Signature"),
                     headers.get("X-Twilio-Email-Event-Webhook-Timestamp"), body)
-    return parse_sendgrid(body)
+    # The signature covers the whole body: a replay within the age limit only repeats
+    # the same (idempotent) suppressions, so no replay key is kept.
+    return Webhook("sendgrid", list(parse_sendgrid(body)))
 
 
 def verify_sendgrid(public_key: str | None, signature: str | None, timestamp: str | None,
-                    body: bytes) -> None:
-    """SendGrid Signed Event Webhook: ECDSA (P-256, SHA-256) over timestamp + raw body."""
+                    body: bytes, now: float | None = None) -> None:
+    """SendGrid Signed Event Webhook: ECDSA (P-256, SHA-256) over timestamp + raw body;
+    the signed timestamp must be fresh (check_fresh)."""
     if not public_key:
         raise NotConfigured("set NEWSLETTER_SENDGRID_WEBHOOK_PUBLIC_KEY to accept SendGrid events")
     if not signature or not timestamp:
@@ -94,6 +103,7 @@ def verify_sendgrid(public_key: str | None, signature: str | None, timestamp: st
                    ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, binascii.Error, ValueError):
         raise WebhookRefused("SendGrid signature does not verify") from None
+    check_fresh("SendGrid", timestamp, now)
 
 
 def _ec_key(public_key: str) -> ec.EllipticCurvePublicKey:

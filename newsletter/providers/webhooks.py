@@ -9,7 +9,8 @@ endpoint would let anyone suppress any address. subscribers.webhooks applies the
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from newsletter.errors import NewsletterError
@@ -37,9 +38,37 @@ class Event:
     delivery_id: object = None
 
 
-# read_webhook(settings, headers, body, seen) in each ESP module: verify, then the events.
-# `seen` is the process's replay guard (token -> when), for providers that need one.
-ReadWebhook = Callable[[Settings, Mapping[str, str], bytes, dict[str, float]], Iterator[Event]]
+@dataclass(frozen=True)
+class Webhook:
+    """A verified post: its events and, for a provider whose signature does not cover the
+    events (Mailgun), the key that must never be accepted twice. subscribers.webhooks
+    stores the key in the transaction that applies the events."""
+
+    provider: str
+    events: Iterable[Event]
+    replay_key: str | None = None
+
+
+# read_webhook(settings, headers, body) in each ESP module: verify, then the Webhook.
+ReadWebhook = Callable[[Settings, Mapping[str, str], bytes], Webhook]
+
+# A signed timestamp older than this, or from the future, is refused: a captured post
+# cannot be replayed later (SendGrid and Mailgun both advise checking it). A few seconds
+# ahead are allowed for clocks that differ.
+MAX_AGE_SECONDS = 300
+CLOCK_SKEW_SECONDS = 5
+
+
+def check_fresh(provider: str, timestamp: str | None, now: float | None = None) -> None:
+    try:
+        age = (time.time() if now is None else now) - float(timestamp or "")
+    except ValueError:
+        raise WebhookRefused(f"{provider} timestamp is not a number") from None
+    if age > MAX_AGE_SECONDS:
+        raise WebhookRefused(f"{provider} timestamp is more than {MAX_AGE_SECONDS // 60} "
+                             "minutes old")
+    if age < -CLOCK_SKEW_SECONDS:
+        raise WebhookRefused(f"{provider} timestamp is in the future")
 
 
 def load_json(body: bytes) -> Mapping:

@@ -248,3 +248,81 @@ class Run(Base):
     finished_at: Mapped[dt.datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(20))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class StoryAction(enum.StrEnum):
+    ADDED = "added"
+    EDITED = "edited"
+    DELETED = "deleted"
+    MOVED = "moved"
+    IMPORTED = "imported"  # `newsletter stories import` (added or replaced by title)
+
+
+class StoryChange(Base):
+    """The editors' audit log: every change to a day's stories, when, and from where."""
+
+    __tablename__ = "story_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    date: Mapped[dt.date] = mapped_column(Date, index=True)  # the day the story belongs to
+    # No foreign key: the log outlives a deleted story.
+    story_id: Mapped[int | None]
+    action: Mapped[StoryAction] = mapped_column(_enum(StoryAction, "story_action"))
+    title: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)
+    # The story in the text format before an edit or a delete: pasting it back undoes it.
+    before: Mapped[str | None] = mapped_column(Text)
+    client: Mapped[str] = mapped_column(String(200))  # the web client's address, or the CLI
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class MailState(enum.StrEnum):
+    QUEUED = "queued"      # waiting, or waiting again after a transient failure
+    SENDING = "sending"    # claimed by a drainer, under a lease
+    SENT = "sent"
+    FAILED = "failed"      # refused for good: the reason is in `error`
+    EXPIRED = "expired"    # not sent within a day: a stale confirmation helps nobody
+    DROPPED = "dropped"    # nothing to send after all (already confirmed, complaint, limit)
+
+
+class QueuedMail(Base):
+    """A transactional email (sign-up confirmation, a fresh preferences link) waiting to
+    go out. Web requests only write these rows; a drainer sends them (newsletter.delivery
+    .mail_queue), so a slow or dead provider never holds a web worker."""
+
+    __tablename__ = "mail_queue"
+    __table_args__ = (Index("ix_mail_queue_state_due", "state", "next_attempt_at"),
+                      Index("ix_mail_queue_subscriber", "subscriber_id", "state"))
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # confirm, manage_link
+    subscriber_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("subscribers.id", ondelete="CASCADE"))
+    # The name given with a sign-up: stored on the subscriber only when this request's
+    # link is confirmed (a stranger cannot rename a pending or known address).
+    name: Mapped[str | None] = mapped_column(String(200))
+    state: Mapped[MailState] = mapped_column(_enum(MailState, "mail_state"),
+                                             default=MailState.QUEUED)
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    lease_until: Mapped[dt.datetime | None]
+    sent_at: Mapped[dt.datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookReplay(Base):
+    """Webhook posts already applied, for providers whose signature does not cover the
+    event (Mailgun: timestamp + token only). Inserted in the transaction that applies the
+    event, so every worker and host sees it, and a failed apply leaves no key behind."""
+
+    __tablename__ = "webhook_replays"
+    __table_args__ = (UniqueConstraint("provider", "key", name="uq_webhook_replays_provider_key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str] = mapped_column(String(200))
+    seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)

@@ -42,12 +42,16 @@ class StoryData:
         )
 
     def to_model(self, date, position: int) -> Story:
-        return Story(
-            date=date, position=position, title=self.title, image_url=self.image_url,
-            image_credit=self.image_credit, source_file=self.origin,
-            facts=[Fact(position=i, text=t) for i, t in enumerate(self.facts)],
-            narratives=[Narrative(position=i, label=n.label, text=n.text)
-                        for i, n in enumerate(self.narratives)],
-            sources=[Source(position=i, label=s.label, url=s.url)
-                     for i, s in enumerate(self.sources)],
-        )
+        return self.apply(Story(date=date, position=position))
+
+    def apply(self, story: Story) -> Story:
+        """Put this content into `story` (a new row, or an edited one keeping its id and
+        place); the old facts, narratives and sources go (delete-orphan)."""
+        story.title, story.image_url = self.title, self.image_url
+        story.image_credit, story.source_file = self.image_credit, self.origin
+        story.facts = [Fact(position=i, text=t) for i, t in enumerate(self.facts)]
+        story.narratives = [Narrative(position=i, label=n.label, text=n.text)
+                            for i, n in enumerate(self.narratives)]
+        story.sources = [Source(position=i, label=s.label, url=s.url)
+                         for i, s in enumerate(self.sources)]
+        return story

@@ -18,6 +18,7 @@ from newsletter.errors import StoryFormatError
 from newsletter.stories.data import NarrativeData, SourceData, StoryData
 from newsletter.stories.json_stories import parse_json
 
+TEXT_SUFFIXES = {"txt", "story"}
 FACTS_HEADINGS = {"the facts", "facts"}
 SPIN_HEADINGS = {"the spin", "spin"}
 SOURCES_HEADINGS = {"articles on this story", "sources", "articles"}
@@ -60,11 +61,13 @@ def decode(data: bytes, path: str) -> str:
 
 
 def parse_file(path: str, data: bytes) -> list[StoryData]:
-    """One or more stories from a file, by its extension (.json) or content."""
+    """One or more stories from a file, by its extension (.json; .txt and .story are text)
+    or else its content: a title may well start with '[' ("[Update] ...")."""
     text = decode(data, path)
     if not text.strip():
         raise StoryFormatError(path, None, "the file is empty; expected a story")
-    if path.lower().endswith(".json") or text.lstrip().startswith(("{", "[")):
+    suffix = path.lower().rpartition(".")[2]
+    if suffix == "json" or (suffix not in TEXT_SUFFIXES and text.lstrip().startswith(("{", "["))):
         return parse_json(path, text)
     return [parse_text(path, text)]
 

@@ -18,18 +18,15 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.security import generate_password_hash
 
-from newsletter.mail.links import BadToken, Links
+from newsletter.mail.links import BadToken, ExpiredLink, Links
 from newsletter.ops import metrics
-from newsletter.providers import get_transport
 from newsletter.render.templates import templates_dir
 from newsletter.settings import Settings, load_settings
 from newsletter.store.db import make_engine, schema_state, session_factory
-from subscribers.signup import Confirmations, RequestLimiter
-from subscribers.web import admin, probes, responses, webhooks
+from subscribers.web import admin, desk, limits, probes, responses, webhooks
 from subscribers.web.readers import archive, manage, signup
 from subscribers.web.state import WebState, close_db
 
-HOUR = 3600.0
 log = logging.getLogger(__name__)
 
 
@@ -46,9 +43,6 @@ def create_app(settings: Settings | None = None) -> Flask:
             "https://"))
     app.extensions["newsletter"] = WebState(
         settings=settings, sessions=session_factory(engine), links=links,
-        confirmations=Confirmations(settings, links), transport=get_transport,
-        signups_per_client=RequestLimiter(10, HOUR), mails_per_address=RequestLimiter(3, 24 * HOUR),
-        logins_per_client=RequestLimiter(10, HOUR / 4),
         admin_hash=generate_password_hash(settings.admin_password)
         if settings.admin_password else None)
     if settings.trusted_proxies:
@@ -59,10 +53,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf.exempt(webhooks.bp)
     csrf.exempt(manage.unsubscribe)
     app.extensions[probes.METRICS] = metrics.registry(engine, runs=False)
-    for blueprint in (signup.bp, manage.bp, archive.bp, admin.bp, webhooks.bp, probes.bp):
+    for blueprint in (signup.bp, manage.bp, archive.bp, admin.bp, desk.bp, webhooks.bp,
+                      probes.bp):
         app.register_blueprint(blueprint)
+    limiter = limits.limiter(app, settings)
+    limits.limit(app, limiter, "signup.subscribe", settings.signup_rate_limit,
+                 "Too many sign-ups from your network: please try again later.")
+    limits.limit(app, limiter, "manage.renew", limits.LINKS_LIMIT,
+                 "Too many links asked for from your network: please try again later.")
+    limits.limit(app, limiter, "admin.login", limits.LOGIN_LIMIT, "Too many tries: wait a while.")
     app.teardown_appcontext(close_db)
     app.after_request(responses.security_headers)
+    app.register_error_handler(ExpiredLink, responses.expired_link)
     app.register_error_handler(BadToken, responses.bad_token)
     app.register_error_handler(CSRFError, responses.csrf_error)
     app.register_error_handler(HTTPException, responses.http_error)

