@@ -136,6 +136,8 @@ def test_metrics_from_either_worker_parse_and_carry_no_personal_data(gunicorn, t
         assert samples[("newsletter_deliveries", (("edition", today), ("state", "sent")))] == 4
         assert samples[("newsletter_subscribers", (("status", "confirmed"),))] == 4
         assert samples[("newsletter_subscribers", (("status", "pending"),))] == 1
+        assert samples[("newsletter_mail_queue_messages", (("state", "queued"),))] == 0
+        assert samples[("newsletter_mail_queue_oldest_age_seconds", ())] == 0
         sent_at = samples[("newsletter_last_successful_send_timestamp_seconds", ())]
         assert abs(time.time() - sent_at) < 600
 
