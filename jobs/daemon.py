@@ -13,6 +13,9 @@ clock and the database. Two wake-ups:
 
 Beside them a thread drains the mail queue every few seconds (sign-up confirmations,
 newsletter.delivery.mail_drain), so a long send never delays a confirmation.
+With NEWSLETTER_BOUNCE_FETCH_MINUTES (and NEWSLETTER_BOUNCE_IMAP_URL), a third job reads the
+bounce mailbox in the scheduler's own thread: a long send never delays it, and it touches
+only rows that are already sent.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from jobs.clock import next_slot
 from jobs.housekeeping import housekeeping
 from jobs.reconcile import Reconciler
+from newsletter.bounces.imap import fetch as fetch_bounces
+from newsletter.bounces.process import summary
 from newsletter.delivery.mail_drain import MailDrain
 from newsletter.delivery.run import check_can_send
 from newsletter.errors import NewsletterError
@@ -122,7 +127,22 @@ class Daemon:
                           id="send", name="daily send")
         scheduler.add_job(self._wake.set, IntervalTrigger(seconds=self.check_every),
                           id="check", name="catch-up and housekeeping")
+        minutes = self.settings.bounce_fetch_minutes
+        if minutes:
+            scheduler.add_job(self._fetch_bounces, IntervalTrigger(minutes=minutes),
+                              id="bounces", name="bounce mailbox",
+                              next_run_time=utcnow())
         return scheduler
+
+    def _fetch_bounces(self) -> None:
+        try:
+            tally = fetch_bounces(self.settings, self.engine)
+        except (NewsletterError, SQLAlchemyError) as err:
+            log.error("bounce fetch failed, trying again in %d minutes: %s",
+                      self.settings.bounce_fetch_minutes, err)
+            return
+        if tally:
+            log.info("bounce mailbox: %s", summary(tally))
 
     def _check(self) -> None:
         steps.info("check: housekeeping, then is a send due?")

@@ -24,7 +24,7 @@ PREFIX = "NEWSLETTER_"
 # Values never echoed back in an error message.
 SECRET_FIELDS = {"smtp_password", "esp_api_key", "secret_key", "admin_password",
                  "mailgun_webhook_signing_key", "postmark_webhook_password",
-                 "secret_key_fallbacks", "redis_url",
+                 "secret_key_fallbacks", "redis_url", "bounce_imap_url",
                  "alert_webhook_url"}  # a Slack/Mattermost webhook URL is its own credential
 
 
@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     mailgun_webhook_signing_key: str | None = None
     postmark_webhook_username: str | None = None
     postmark_webhook_password: str | None = None
+
+    # Bounces and complaints by mail (newsletter/bounces).
+    bounce_address: str | None = None
+    bounce_imap_url: str | None = None
+    bounce_imap_done_folder: str = "Processed"
+    bounce_fetch_minutes: int | None = Field(None, ge=1)
+    soft_bounce_limit: int = Field(3, ge=1)
 
     # Operating it (README: Operating it).
     log_format: Literal["text", "json"] = "text"
@@ -196,6 +203,30 @@ class Settings(BaseSettings):
         except EmailNotValidError as err:
             raise ValueError(f"expected a comma list of addresses: {err}") from None
 
+    @field_validator("bounce_address")
+    @classmethod
+    def _bounce_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        local, at, domain = value.strip().rpartition("@")
+        # VERP puts "+token" after the local part (bounces+token@domain): no "+" of its own.
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", local) or not at or not domain \
+                or not re.fullmatch(r"[A-Za-z0-9.-]+", domain):
+            raise ValueError("expected a plain address such as bounces@news.example.org "
+                             "(letters, digits, '.', '_' or '-' before the @)")
+        return value.strip()
+
+    @field_validator("bounce_imap_url")
+    @classmethod
+    def _imap_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("imap", "imaps") or not parts.hostname or not parts.username:
+            raise ValueError("expected imaps://user:password@host/INBOX (or imap://, which "
+                             "uses STARTTLS)")
+        return value
+
     @model_validator(mode="after")
     def _together(self) -> Settings:
         dkim = [self.dkim_domain, self.dkim_selector, self.dkim_private_key_path]
@@ -204,6 +235,8 @@ class Settings(BaseSettings):
         if self.dkim_private_key_path and not self.dkim_private_key_path.is_file():
             raise ValueError(f"NEWSLETTER_DKIM_PRIVATE_KEY_PATH: no file at "
                              f"{self.dkim_private_key_path}")
+        if self.bounce_fetch_minutes and not self.bounce_imap_url:
+            raise ValueError("NEWSLETTER_BOUNCE_FETCH_MINUTES needs NEWSLETTER_BOUNCE_IMAP_URL")
         return self
 
     # Derived values, so no caller parses a setting twice.

@@ -16,11 +16,15 @@ from sqlalchemy.orm import Session
 from werkzeug import Response
 
 from newsletter.delivery import ledger
+from newsletter.delivery.safety import Breaker
+from newsletter.mail.failures import Cause
+from newsletter.mail.message import Result
 from newsletter.providers.smtp import SmtpTransport
 from newsletter.store.models import Delivery, Subscriber, Suppression, SuppressionChange
 from newsletter.store.suppression import suppress
 from tests.conftest import DAY
 from tests.test_sending import people, status
+from tests.test_transports import recipient
 
 PEOPLE = [f"reader{n}@example.com" for n in range(30)]
 
@@ -68,17 +72,42 @@ def test_a_relay_refusing_everyone_stops_the_run_and_suppresses_nobody(cli, day,
 
 
 def test_the_breaker_stops_a_relay_that_calls_everyone_unknown(cli, day, smtp, db):
-    people(cli, *PEOPLE)
+    many = [f"many{n}@example.com" for n in range(120)]  # batches of 100 > the window of 50
+    people(cli, *many)
     smtp.refuse["RCPT"] = "550 5.1.1 User unknown"  # a relay that thinks it is the destination
     result = cli("send", "--date", DAY)
     assert result.exit_code == 1
     assert "circuit breaker" in result.stderr and "550 5.1.1 User unknown" in result.stderr
     counts = status(cli)
-    assert (counts["failed"], counts["pending"]) == (0, 30) and suppressed(db) == 0
+    assert (counts["failed"], counts["pending"]) == (0, 120) and suppressed(db) == 0
 
     del smtp.refuse["RCPT"]
     assert cli("send", "--date", DAY).exit_code == 0
-    assert_each_once(smtp, PEOPLE)
+    assert_each_once(smtp, many)
+
+
+def refusals(*causes):
+    return [Result(recipient(n), "sent") if c is None else
+            Result(recipient(n), "failed", error=f"550 #{n}", cause=c)
+            for n, c in enumerate(causes)]
+
+
+def test_the_breaker_judges_each_attempt_not_each_batch():
+    breaker = Breaker(window=50, percent=20)
+    assert breaker.judge(refusals(*[Cause.ADDRESS] * 100)) == []  # one batch, all refused
+    assert breaker.tripped and "5 of the last 5" in breaker.tripped
+    assert len(breaker.unjudged()) == 100  # every one of them goes back to pending
+
+
+def test_a_steady_few_refusals_never_trip_and_are_judged_as_they_leave():
+    breaker = Breaker(window=50, percent=20)
+    causes = [Cause.ADDRESS if n % 50 == 7 else None for n in range(1000)]  # 2%
+    judged = breaker.judge(refusals(*causes[:600])) + breaker.judge(refusals(*causes[600:]))
+    assert not breaker.tripped
+    assert len(judged) + len(breaker.unjudged()) == 20
+    # Deferrals and ambiguous answers are not refusals: the retry window handles them.
+    assert breaker.judge(refusals(*[Cause.TRANSIENT] * 50, *[Cause.AMBIGUOUS] * 50)) == []
+    assert not breaker.tripped
 
 
 def test_a_few_dead_addresses_are_suppressed_and_the_rest_goes(cli, day, smtp, db):

@@ -20,7 +20,7 @@ FLOORS = [
     ("newsletter.render",),
     ("newsletter.mail",),
     ("newsletter.providers",),
-    ("newsletter.delivery", "newsletter.ops.health"),
+    ("newsletter.delivery", "newsletter.bounces", "newsletter.ops.health"),
     ("subscribers", "jobs"),
     ("newsletter.cli", "newsletter.__main__", "subscribers.web"),
 ]

@@ -37,6 +37,11 @@ def test_environment_wins_over_dotenv(env, tmp_path, monkeypatch):
     ("NEWSLETTER_FROM", "nobody", "NEWSLETTER_FROM"),
     ("NEWSLETTER_TEST_RECIPIENTS", "a@example.com,oops", "NEWSLETTER_TEST_RECIPIENTS"),
     ("NEWSLETTER_RATE_LIMIT", "-1", "NEWSLETTER_RATE_LIMIT"),
+    ("NEWSLETTER_BOUNCE_ADDRESS", "bounces+x@example.org", "NEWSLETTER_BOUNCE_ADDRESS: "
+                                                           "expected a plain address"),
+    ("NEWSLETTER_BOUNCE_IMAP_URL", "pop3://u:p@host/", "NEWSLETTER_BOUNCE_IMAP_URL: expected"),
+    ("NEWSLETTER_BOUNCE_FETCH_MINUTES", "5", "needs NEWSLETTER_BOUNCE_IMAP_URL"),
+    ("NEWSLETTER_SOFT_BOUNCE_LIMIT", "0", "NEWSLETTER_SOFT_BOUNCE_LIMIT"),
 ])
 def test_bad_values_name_the_variable(env, monkeypatch, name, value, expected):
     monkeypatch.setenv(name, value)
@@ -45,6 +50,11 @@ def test_bad_values_name_the_variable(env, monkeypatch, name, value, expected):
 
 
 def test_secrets_are_not_echoed(env, monkeypatch):
+    monkeypatch.setenv("NEWSLETTER_BOUNCE_IMAP_URL", "https://user:hunter2@host/")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "hunter2" not in str(caught.value)
+    monkeypatch.delenv("NEWSLETTER_BOUNCE_IMAP_URL")
     monkeypatch.setenv("NEWSLETTER_DKIM_DOMAIN", "example.org")
     with pytest.raises(ConfigError, match="go together"):
         load_settings()

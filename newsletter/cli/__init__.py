@@ -162,6 +162,7 @@ def main() -> None:
 
 # Command modules register themselves on `cli`; imported last so they can import from here.
 from newsletter.cli import (  # noqa: E402, F401
+    bounces,
     demo,
     health,
     outbox,

@@ -17,6 +17,7 @@ from newsletter.errors import SendError
 from newsletter.ops.logs import progress_log
 
 if TYPE_CHECKING:
+    from newsletter.bounces import report as bounce_report
     from newsletter.delivery import ledger
     from newsletter.delivery.report import Progress as SendProgress
     from newsletter.delivery.report import SendReport
@@ -104,6 +105,7 @@ def send(app: AppContext, date: dt.date | None, workers: int, resend_unknown: bo
 @pass_app
 def status(app: AppContext, date: dt.date | None, as_json: bool, failures: bool) -> None:
     """Delivery counts by state for a day's edition, and the daemon's last and next runs."""
+    from newsletter.bounces import report as bounce_report
     from newsletter.delivery import ledger
     from newsletter.delivery.edition import find_edition
     from newsletter.store import mail_queue
@@ -116,6 +118,7 @@ def status(app: AppContext, date: dt.date | None, as_json: bool, failures: bool)
         edition = find_edition(session, day)
         if failures:
             _show_failures(day, ledger.troubles(session, edition.id) if edition else [],
+                           bounce_report.later(session, edition.id) if edition else [],
                            as_json)
             return
         counts = ledger.counts(session, edition.id) if edition else {
@@ -123,8 +126,9 @@ def status(app: AppContext, date: dt.date | None, as_json: bool, failures: bool)
         runs = last_runs(session)
         mail = mail_queue.counts(session, since=utcnow() - mail_queue.LIFETIME)
         oldest = mail_queue.oldest_waiting(session)
+        by_mail = bounce_report.counts(session, edition.id) if edition else {}
     info = {"date": day.isoformat(), "edition": edition.status.value if edition else None,
-            **counts, "total": sum(counts.values()),
+            **counts, "total": sum(counts.values()), "bounced_by_mail": by_mail,
             "last_run": _run_json(runs[0]) if runs else None,
             "next_run": _next_run(app),
             "mail_queue": {**mail, "oldest_queued": oldest.isoformat() if oldest else None}}
@@ -134,6 +138,8 @@ def status(app: AppContext, date: dt.date | None, as_json: bool, failures: bool)
     click.echo(f"edition {day}: {info['edition'] or 'not created yet'}")
     for state in ledger.STATES:
         click.echo(f"  {state:<8} {counts[state]}")
+    if by_mail:  # newsletter bounces fetch / process: what came back after the send
+        click.echo("came back by mail: " + ", ".join(f"{n} {k}" for k, n in by_mail.items()))
     if runs:
         click.echo(f"last run: {_run_line(runs[0])}")
     click.echo(f"next scheduled send: {info['next_run']}")
@@ -142,7 +148,8 @@ def status(app: AppContext, date: dt.date | None, as_json: bool, failures: bool)
                + (f"; oldest queued since {oldest:%Y-%m-%d %H:%M:%S}Z" if oldest else ""))
 
 
-def _show_failures(day: dt.date, troubles: list[ledger.Trouble], as_json: bool) -> None:
+def _show_failures(day: dt.date, troubles: list[ledger.Trouble],
+                   later: list[bounce_report.Later], as_json: bool) -> None:
     groups: dict[str, list[ledger.Trouble]] = {}
     for trouble in troubles:
         groups.setdefault(trouble.error or "(no answer recorded)", []).append(trouble)
@@ -151,9 +158,11 @@ def _show_failures(day: dt.date, troubles: list[ledger.Trouble], as_json: bool) 
             {"answer": answer, "count": len(items), "deliveries": [
                 {"email": t.email, "state": t.state, "cause": t.failure,
                  "at": t.at.isoformat() if t.at else None} for t in items]}
-            for answer, items in groups.items()]}))
+            for answer, items in groups.items()],
+            "by_mail": [{"email": b.email, "kind": b.kind, "status": b.status,
+                         "answer": b.detail, "at": b.at.isoformat()} for b in later]}))
         return
-    if not groups:
+    if not groups and not later:
         click.echo(f"edition {day}: no failed or unknown deliveries")
         return
     for answer, items in sorted(groups.items(), key=lambda g: -len(g[1])):
@@ -161,6 +170,11 @@ def _show_failures(day: dt.date, troubles: list[ledger.Trouble], as_json: bool) 
         for t in items:
             when = f"{t.at:%Y-%m-%d %H:%M:%S}Z" if t.at else ""
             click.echo(f"  {t.email}  {t.state}{f' ({t.failure})' if t.failure else ''}  {when}")
+    if later:  # hard bounces by mail are failed deliveries above; these left them `sent`
+        click.echo(f"{len(later)} came back by mail (soft, refused, complaints):")
+        for b in later:
+            click.echo(f"  {b.email}  {b.kind} {b.status or ''}  {b.at:%Y-%m-%d %H:%M:%S}Z  "
+                       f"{b.detail or ''}".rstrip())
 
 
 def _run_json(run: Run) -> dict:

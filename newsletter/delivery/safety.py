@@ -28,26 +28,34 @@ class Breaker:
     def __init__(self, window: int, percent: float):
         self.window, self.share = window, percent / 100
         self.recent: deque[tuple[int, Cause | None, str | None]] = deque()
+        self.refused = 0  # refusals in `recent`
         self.lock = threading.Lock()
         self.tripped: str | None = None
 
     def judge(self, results: Sequence[Result]) -> list[int]:
-        """Add a batch's results; returns the deliveries whose refusal is now judged."""
+        """Add a batch's results one by one; returns the deliveries whose refusal is now
+        judged. The trip is checked after every attempt, not per batch: a batch is larger
+        than the window (100 SMTP copies, 1,000 on an ESP) and must not slide refusals
+        out unjudged. Once tripped, nothing leaves the window any more."""
         judged = []
         with self.lock:
             for r in results:
-                if r.delivered or r.cause.refusal:
-                    self.recent.append((r.recipient.delivery_id, r.cause, r.error))
+                if not (r.delivered or r.cause.refusal):
+                    continue  # deferred or ambiguous: the retry window's business
+                self.recent.append((r.recipient.delivery_id, r.cause, r.error))
+                self.refused += r.cause is not None
+                if self.tripped:
+                    continue
                 if len(self.recent) > self.window:
                     delivery, cause, _ = self.recent.popleft()
                     if cause is not None:
+                        self.refused -= 1
                         judged.append(delivery)
-            refused = [(d, e) for d, c, e in self.recent if c is not None]
-            if (self.tripped is None and len(refused) >= MIN_REFUSALS
-                    and len(refused) > self.share * len(self.recent)):
-                self.tripped = (f"{len(refused)} of the last {len(self.recent)} copies were "
-                                f"refused, so the relay or the provider is refusing us, not "
-                                f"the readers. Last answer: {refused[-1][1]}")
+                if self.refused >= MIN_REFUSALS and self.refused > self.share * len(
+                        self.recent):
+                    self.tripped = (f"{self.refused} of the last {len(self.recent)} copies "
+                                    f"were refused, so the relay or the provider is refusing "
+                                    f"us, not the readers. Last answer: {r.error}")
         return judged
 
     def unjudged(self) -> list[int]:

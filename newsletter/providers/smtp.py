@@ -22,6 +22,7 @@ from newsletter.errors import AuthRefused, ConfigError, TransportError
 from newsletter.mail.failures import Cause
 from newsletter.mail.message import Envelope, Recipient, Result
 from newsletter.mail.mime import HeaderError, encode_address
+from newsletter.mail.verp import Verp
 from newsletter.providers.base import MimeTransport, unsendable
 from newsletter.providers.dkim import DkimSigner
 from newsletter.providers.smtp_replies import Stage, smtp_cause
@@ -44,6 +45,9 @@ class SmtpTransport(MimeTransport):
         # Tests pass a context trusting their own certificate; operators get the system CAs.
         self.ssl_context = ssl_context or ssl.create_default_context()
         self.signer = DkimSigner.from_settings(settings)
+        # NEWSLETTER_BOUNCE_ADDRESS: each copy's MAIL FROM names its delivery (VERP); the
+        # From header and the DKIM signature (d= the From domain) stay as they are.
+        self.verp = Verp.from_settings(settings)
         self.connection: smtplib.SMTP | None = None
 
     def open(self) -> None:
@@ -102,7 +106,9 @@ class SmtpTransport(MimeTransport):
                 if self.signer:
                     data = self.signer.sign(data)
                 data = data.replace(b"\r\n.", b"\r\n..")
-                results.append(self._deliver(builder.sender_address, recipient, address, data))
+                sender = (self.verp.return_path(recipient.delivery_id) if self.verp
+                          else builder.sender_address)
+                results.append(self._deliver(sender, recipient, address, data))
         except TransportError as err:  # the server went away or refused us: keep what it took
             err.partial = results
             err.untouched = list(recipients[len(results):])

@@ -326,3 +326,36 @@ class WebhookReplay(Base):
     provider: Mapped[str] = mapped_column(String(20))
     key: Mapped[str] = mapped_column(String(200))
     seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+class BounceKind(enum.StrEnum):
+    """What a message that came back by mail turned out to be (newsletter/bounces)."""
+
+    HARD = "hard"              # the address is dead: delivery failed, address suppressed
+    SOFT = "soft"              # 4.x.x, mailbox full: counted, suppressed past the limit
+    REFUSED = "refused"        # 5.x.x about us or the message (policy, content): nobody suppressed
+    COMPLAINT = "complaint"    # an ARF abuse report: the subscriber complained
+    AUTO_REPLY = "auto-reply"  # out of office and the like: left alone
+    UNRECOGNISED = "unrecognised"
+    FORGED = "forged"          # a VERP token that does not verify: ignored
+
+
+class Bounce(Base):
+    """One row per (message that came back, address it was about): the processed
+    messages remembered (a message seen again changes nothing), the soft bounces counted,
+    and what `status --failures` lists beside the refusals at send time."""
+
+    __tablename__ = "bounces"
+    __table_args__ = (
+        UniqueConstraint("message_key", "email_key", name="uq_bounces_message_email"),
+        Index("ix_bounces_email_kind_received", "email_key", "kind", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # SHA-256 of the Message-ID (or of the whole message when it has none).
+    message_key: Mapped[str] = mapped_column(String(64))
+    email_key: Mapped[str] = mapped_column(String(320), default="")  # "" when about nobody
+    # No foreign key: the record of a bounce outlives a pruned or erased delivery.
+    delivery_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    kind: Mapped[BounceKind] = mapped_column(_enum(BounceKind, "bounce_kind"))
+    status: Mapped[str | None] = mapped_column(String(20))  # RFC 3463 code, e.g. 5.1.1
+    detail: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
