@@ -38,8 +38,9 @@ def recipient(i: int) -> dict[str, str]:
 def tutorial_copy(stories, settings, values: dict[str, str]) -> bytes:
     """What a tutorial does for each recipient: render everything, inline, build MIME."""
     env = environment()
-    context = {"title": "t", "stories": stories, "preheader": "p", "date_long": "d", "web": False,
-               "full_count": len(stories), "list_name": settings.list_name,
+    context = {"title": "t", "stories": stories, "preheader": "p", "date_long": "d",
+               "full_count": len(stories), "narrative_words": settings.narrative_words,
+               "list_name": settings.list_name,
                "postal_address": settings.postal_address, "base_url": settings.base_url,
                **values}
     html = transform(mjml2html(env.get_template("edition.mjml.j2").render(context)))

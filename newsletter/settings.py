@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     rate_limit: float = Field(0.0, ge=0)
     test_recipients: str = ""
     size_budget_kb: int = Field(100, ge=10)
+    # Past this many words the email shows a narrative's opening and a link to the whole of
+    # it on the web edition (newsletter.render.prose.opening); the text part keeps it whole.
+    narrative_words: int = Field(120, ge=20)
     catchup_hours: float = Field(6.0, ge=0, le=23)
     lease_seconds: int = Field(300, ge=1)
     # How long a run keeps retrying transient trouble (4xx, 429, 503, a relay that is down)

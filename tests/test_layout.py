@@ -6,7 +6,9 @@ import pytest
 
 from newsletter.render.edition import render_edition
 from newsletter.render.screenshots import DESKTOP_WIDTH, PHONE_WIDTH, chromium, open_page
-from tests.test_rendering import AWKWARD, DAY, story, values
+from newsletter.stories.imports import read_stories
+from tests.conftest import SAMPLES
+from tests.test_rendering import AWKWARD, DAY, LONG, story, values
 
 pytestmark = pytest.mark.browser
 
@@ -45,12 +47,61 @@ CONTRASTS = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def html():
+SAMPLE_SETTINGS = {"_env_file": None, "postal_address": "1 Test Street, Testville"}
+
+# Words (runs of letters and digits) whose letters sit on more than one line: a word split
+# by the layout. A line may still end after a hyphen or other punctuation, as the Unicode
+# line-breaking rules allow; links may break (a long URL must), and so may a token too wide
+# for its column on any line (code, a URL in the text), never a word that would fit.
+SPLIT_WORDS = """(blocks = '.ds-narrative, .ds-story') => {
+  const lines = (node, start, end) => {
+    const range = document.createRange();
+    range.setStart(node, start); range.setEnd(node, end);
+    const rects = [...range.getClientRects()].filter(r => r.width > 0);
+    return {count: new Set(rects.map(r => Math.round(r.bottom))).size,
+            width: rects.reduce((sum, r) => sum + r.width, 0)};
+  };
+  const split = [];
+  for (const block of document.querySelectorAll(blocks)) {
+    const walker = document.createTreeWalker(block, NodeFilter.SHOW_TEXT);
+    for (let node; (node = walker.nextNode());) {
+      if (node.parentElement.closest('a')) continue;
+      for (const token of node.data.matchAll(/\\S+/g)) {
+        const at = token.index;
+        if (lines(node, at, at + token[0].length).width > block.clientWidth) continue;
+        for (const word of token[0].matchAll(/[\\p{L}\\p{M}\\p{N}]+/gu)) {
+          const start = at + word.index;
+          if (lines(node, start, start + word[0].length).count > 1) split.push(word[0]);
+        }
+      }
+    }
+  }
+  return split;
+}"""
+
+NARRATIVES = """() => [...document.querySelectorAll('.ds-narrative')].map(n => {
+  const r = n.getBoundingClientRect();
+  return {label: n.querySelector('h4').textContent, width: r.width, height: r.height};
+})"""
+
+
+def render_day(stories, **settings):
     from newsletter.settings import load_settings
 
-    settings = load_settings(_env_file=None, postal_address="1 Test Street, Testville")
-    return render_edition(STORIES, date=DAY, settings=settings).personalise(values())[0]
+    edition = render_edition(stories, date=DAY, settings=load_settings(**SAMPLE_SETTINGS,
+                                                                       **settings))
+    return edition.personalise(values())[0]
+
+
+@pytest.fixture(scope="module")
+def html():
+    return render_day(STORIES)
+
+
+@pytest.fixture(scope="module", params=["samples", "hard day"])
+def day(request) -> str:
+    """The shipped samples, and a day with five narratives, a 600-word one and RTL text."""
+    return render_day(read_stories([SAMPLES]) if request.param == "samples" else STORIES)
 
 
 @pytest.fixture(scope="module")
@@ -59,18 +110,62 @@ def browser(chromium_path):
         yield browser
 
 
-def test_desktop_puts_the_narratives_of_a_story_side_by_side(browser, html):
+def test_desktop_pairs_the_narratives_of_a_story(browser, html):
     with open_page(browser, html, DESKTOP_WIDTH) as page:
-        boxes = page.evaluate(LABELS, "Four sides")
-        assert len(boxes) == 4
-        assert max(b["y"] for b in boxes) - min(b["y"] for b in boxes) < 2
-        assert [b["x"] for b in boxes] == sorted(b["x"] for b in boxes)
-        assert boxes[-1]["x"] - boxes[0]["x"] > 300
+        four = page.evaluate(LABELS, "Four sides")
         five = page.evaluate(LABELS, "Five narratives")
-        first, second = five[:3], five[3:]
-        assert len({round(b["y"]) for b in first}) == 1
-        assert len({round(b["y"]) for b in second}) == 1
-        assert second[0]["y"] > first[0]["y"] and second[0]["x"] < first[1]["x"]
+    for boxes, shape in ((four, [2, 2]), (five, [2, 2, 1])):
+        rows = sorted({round(b["y"]) for b in boxes})
+        assert [sum(round(b["y"]) == y for b in boxes) for y in rows] == shape
+        for y in rows:  # left to right within a row
+            xs = [b["x"] for b in boxes if round(b["y"]) == y]
+            assert xs == sorted(xs)
+        assert four[1]["x"] - four[0]["x"] > 250
+
+
+def test_every_narrative_column_is_wide_and_no_word_is_split(browser, day):
+    with open_page(browser, day, DESKTOP_WIDTH) as page:
+        narratives = page.evaluate(NARRATIVES)
+        split = page.evaluate(SPLIT_WORDS)
+    assert len(narratives) >= 15
+    narrow = [n for n in narratives if n["width"] < 240]
+    assert not narrow
+    assert not split
+
+
+def test_no_narrative_is_taller_than_a_screenful_or_two(browser, day):
+    with open_page(browser, day, DESKTOP_WIDTH) as page:
+        tallest = max(n["height"] for n in page.evaluate(NARRATIVES))
+        desktop = page.evaluate("document.documentElement.scrollHeight")
+    with open_page(browser, day, PHONE_WIDTH) as page:
+        phone = page.evaluate("document.documentElement.scrollHeight")
+        assert not page.evaluate(SPLIT_WORDS)
+    assert tallest <= 1500
+    assert desktop <= phone
+
+
+def test_a_long_narrative_links_to_the_whole_of_it_on_the_web(browser, html):
+    with open_page(browser, html, DESKTOP_WIDTH) as page:
+        links = page.evaluate("""() => [...document.querySelectorAll('.ds-narrative a')]
+            .map(a => ({text: a.textContent, href: a.getAttribute('href'),
+                        label: a.closest('.ds-narrative').querySelector('h4').textContent}))""")
+    number = STORIES.index(LONG) + 1
+    assert links == [{"text": "Read the whole narrative", "label": label,
+                      "href": f"{values()['webview_url']}#story-{number}"}
+                     for label in ("Short", "Long")]  # both 600 words long
+
+
+def test_the_image_credit_sits_under_the_title_or_the_image(browser, day):
+    with open_page(browser, day, DESKTOP_WIDTH) as page:
+        credits = page.evaluate("""() => [...document.querySelectorAll('.ds-credit')].map(c => {
+            const story = c.closest('.ds-story'), r = c.getBoundingClientRect();
+            const above = story.querySelector('img') || story.querySelector('h2');
+            return {text: c.textContent, visible: r.height > 0,
+                    below: above.getBoundingClientRect().bottom <= r.top,
+                    beforeFacts: r.bottom <= story.querySelector('h3').getBoundingClientRect().top};
+        })""")
+    assert credits and all(c["visible"] and c["below"] and c["beforeFacts"] for c in credits)
+    assert all(c["text"].startswith("Image copyright: ") for c in credits)
 
 
 def test_phone_stacks_them_with_no_sideways_scrolling(browser, html):

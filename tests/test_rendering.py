@@ -12,7 +12,8 @@ import pytest
 
 from newsletter.render.edition import RenderedEdition, render_edition
 from newsletter.render.emails import environment, rows
-from newsletter.render.inline import inline_css, mjml_to_html
+from newsletter.render.inline import MSO_ROW, inline_css, mjml_to_html
+from newsletter.render.prose import Opening, opening, wrap
 from newsletter.render.size_budget import measuring_values
 from newsletter.settings import load_settings
 from newsletter.stories.data import NarrativeData, SourceData, StoryData
@@ -78,7 +79,12 @@ def reader_view(edition: RenderedEdition, **kw) -> tuple[lxml.html.HtmlElement, 
 
 
 def visible_text(doc) -> str:
-    return " ".join(doc.body.text_content().split())
+    return flat(doc.body.text_content())
+
+
+def flat(text: str) -> str:
+    """Words with single spaces: the text part is wrapped, the HTML laid out."""
+    return " ".join(text.split())
 
 
 def test_story_text_is_text_in_both_parts(settings):
@@ -88,7 +94,7 @@ def test_story_text_is_text_in_both_parts(settings):
     for literal in (TRAPS, 'Markup <i>in</i> a "title" & more', "<em>Label</em> {{ label }}",
                     "Bad <link>", 'Photo "Agency" <AP>'):
         assert " ".join(literal.split()) in shown
-        assert literal in text
+        assert flat(literal) in flat(text)
     assert not doc.xpath("//script | //b | //em | //i | //mj-button")
     assert "49" not in shown  # {{ 7 * 7 }} was not evaluated
     html = edition.html.fill(values())
@@ -105,31 +111,37 @@ def test_only_web_links_become_links(settings):
 
 
 def test_awkward_stories_arrive_whole_in_both_parts(settings):
+    """Whole in the text part; in the HTML, a narrative past NEWSLETTER_NARRATIVE_WORDS
+    shows its opening (test_long_narratives_show_their_opening)."""
     doc, text = reader_view(render_edition(AWKWARD, date=DAY, settings=settings))
     shown = visible_text(doc)
     for s in AWKWARD:
+        html_words = (p for n in s.narratives
+                      for p in opening(n.text, settings.narrative_words).paragraphs)
+        for words in (s.title, *s.facts, *(n.label for n in s.narratives), *html_words):
+            assert flat(words) in shown
         for words in (s.title, *s.facts, *(n.label for n in s.narratives),
                       *(p for n in s.narratives for p in n.text.split("\n\n"))):
-            assert " ".join(words.split()) in shown
-            assert words in text
-    assert WORDS in text and "👩‍👩‍👧" in shown
+            assert flat(words) in flat(text)
+    assert WORDS in flat(text) and "👩‍👩‍👧" in shown
+    assert WORDS not in shown and "word599" not in shown
 
 
 def test_text_part_has_every_word_and_no_markup(settings, samples):
     edition = render_edition(samples, date=DAY, settings=settings)
     text = edition.text.fill(values("reader@example.org"))
     for s in samples:
-        assert s.title in text
+        assert flat(s.title) in flat(text)
         for fact in s.facts:
-            assert fact in text
+            assert flat(fact) in flat(text)
         for narrative in s.narratives:
-            assert narrative.label in text
+            assert flat(narrative.label) in flat(text)
             for paragraph in narrative.text.split("\n\n"):
-                assert paragraph.strip() in text
+                assert flat(paragraph) in flat(text)
         for source in s.sources:
             assert source.url in text
     assert not re.search(r"<[a-z/!]|&[a-z#0-9]+;", text)
-    assert "Unsubscribe: https://news.example.org/unsubscribe/t?a=1&b=2" in text
+    assert "Unsubscribe:\nhttps://news.example.org/unsubscribe/t?a=1&b=2" in text
     assert "1 Test Street, Testville" in text
 
 
@@ -209,9 +221,10 @@ def test_an_oversized_day_shrinks_its_last_stories(settings, ordinary):
     assert last.narratives[0].text.split("\n\n")[0] not in shown
     assert f"{values()['webview_url']}#story-{len(day)}" in doc.xpath("//a/@href")
     assert "Unsubscribe" in shown  # the footer survives
-    assert last.narratives[0].text.split("\n\n")[0] in text  # the text part stays whole
+    assert flat(last.narratives[0].text.split("\n\n")[0]) in flat(text)  # text part: whole
     whole = render_edition(day, date=DAY, settings=settings, web=True)
-    assert whole.shrunk == 0 and whole.html_size > edition.html_size
+    page = visible_text(lxml.html.document_fromstring(whole.html.fill({})))
+    assert whole.shrunk == 0 and flat(last.narratives[0].text) in page  # the web: whole
 
 
 def test_a_tiny_budget_shrinks_every_story_and_still_renders(settings, ordinary):
@@ -222,19 +235,103 @@ def test_a_tiny_budget_shrinks_every_story_and_still_renders(settings, ordinary)
 
 def test_inlining_keeps_doctype_mso_comments_and_dark_mode(settings):
     stories = (*AWKWARD, story("Four"))
-    context = {"title": "t", "stories": stories, "preheader": "p", "date_long": "d", "web": False,
-               "full_count": len(stories), "list_name": "L", "postal_address": None,
-               "base_url": "https://x", **{k: k for k in measuring_values()}}
+    context = {"title": "t", "stories": stories, "preheader": "p", "date_long": "d",
+               "full_count": len(stories), "narrative_words": 120, "list_name": "L",
+               "postal_address": None, "base_url": "https://x",
+               **{k: k for k in measuring_values()}}
     raw = mjml_to_html(environment().get_template("edition.mjml.j2").render(context))
     html = inline_css(raw)
     assert html.startswith("<!DOCTYPE html>")
     for comment in ("<!--[if mso | IE]>", "<![endif]-->", "<!--[if mso]>", "<!--[if !mso]>"):
         assert html.count(comment) == raw.count(comment) > 0
     assert "@media (prefers-color-scheme: dark)" in html
-    assert "width:25% !important" in html  # the column media query kept its !important
+    assert "width:50% !important" in html  # the column media query kept its !important
     doc = lxml.html.document_fromstring(html)
     h2 = doc.xpath("//h2")[0]
     assert "font-size:22px" in h2.get("style").replace(" ", "")
     assert not [s for s in doc.xpath("//@style") if "!important" in s]
     assert doc.get("lang") == "en"
     assert all(t.get("role") == "presentation" for t in doc.xpath("//table"))
+
+
+def long_lines(text: str) -> list[str]:
+    """Lines past 78 columns that are not a URL alone, or with its bullet (RFC 5322 2.1.1)."""
+    return [line for line in text.splitlines() if len(line) > 78
+            and not re.fullmatch(r" *(\* )?https://\S+", line)]
+
+
+@pytest.mark.parametrize("which", ["samples", "awkward"])
+def test_text_part_is_wrapped_at_78_columns(settings, samples, which):
+    stories = samples if which == "samples" else AWKWARD
+    text = render_edition(stories, date=DAY, settings=settings).text.fill(values())
+    assert not long_lines(text)
+    assert max(map(len, text.splitlines())) > 100 or which == "samples"  # the 300-char URL
+    for story in stories:
+        for narrative in story.narratives:
+            assert f"-- {narrative.label} --" in text or which == "awkward"
+            # Under its label, each paragraph one block, a blank line between them.
+            blocks = "\n\n".join(wrap(p) for p in narrative.text.split("\n\n"))
+            assert f" --\n{blocks}\n" in text
+        for fact in story.facts:
+            assert "\n" + wrap(fact, "  * ") + "\n" in text
+
+
+def test_wrap_keeps_bullets_hanging_urls_whole_and_right_to_left_text():
+    fact = "Word " * 30 + "https://example.com/" + "x" * 100 + " end."
+    lines = wrap(fact, "  * ").splitlines()
+    assert lines[0].startswith("  * Word") and all(line.startswith("    ") for line in lines[1:])
+    assert "    https://example.com/" + "x" * 100 in lines  # alone, whole, however long
+    assert max(len(line) for line in lines if "https" not in line) <= 78
+    arabic = "هذه فقرة عربية طويلة " * 12
+    assert [len(line) <= 78 for line in wrap(arabic).splitlines()] == [True] * 4
+    assert flat(wrap(arabic)) == flat(arabic)
+    assert wrap("汉字" * 100).splitlines() == ["汉字" * 39, "汉字" * 39, "汉字" * 22]
+
+
+def test_the_image_credit_is_in_both_parts_for_every_story_that_has_one(settings, samples):
+    edition = render_edition([*samples, HTMLISH], date=DAY, settings=settings)
+    doc, text = reader_view(edition)
+    credited = [s for s in (*samples, HTMLISH) if s.image_credit]
+    assert len(credited) >= 6
+    shown = [" ".join(p.text_content().split()) for p in doc.xpath("//p[@class]")
+             if "ds-credit" in p.get("class")]
+    assert shown == [f"Image copyright: {flat(s.image_credit)}" for s in credited]
+    for s in credited:  # under the story's title in the text part
+        title = wrap(s.title, f"{[*samples, HTMLISH].index(s) + 1}. ")
+        credit = wrap(f"Image copyright: {s.image_credit}", "", "  ")
+        assert f"{title}\n{'=' * 70}\n{credit}\n" in text
+    assert 'Photo "Agency" <AP>' in text  # plain text, not entities
+
+
+def test_long_narratives_show_their_opening(settings):
+    edition = render_edition([LONG], date=DAY, settings=settings)
+    doc, text = reader_view(edition)
+    shown = visible_text(doc)
+    cut = opening(LONG.narratives[1].text, settings.narrative_words)
+    assert cut.cut and cut.paragraphs[-1].endswith("\u00a0…")
+    assert flat(cut.paragraphs[-1]) in shown and "word200" not in shown
+    assert WORDS in flat(text)  # the text part keeps it whole
+    wide = settings.model_copy(update={"narrative_words": 1000})
+    assert "word599" in visible_text(reader_view(render_edition([LONG], date=DAY,
+                                                                settings=wide))[0])
+
+
+@pytest.mark.parametrize(("text", "words", "shown", "cut"), [
+    ("One two three.", 3, ["One two three."], False),
+    ("One two. Three four five six.", 3, ["One two."], True),  # ends at the sentence
+    ("One two three four five six.", 3, ["One two three\u00a0…"], True),
+    ("First para.\n\nSecond one here.", 2, ["First para."], True),
+    ("汉" * 300, 20, ["汉" * 140 + "\u00a0…"], True),  # no spaces: cut by characters
+])
+def test_opening(text, words, shown, cut):
+    assert opening(text, words) == Opening(shown, cut)
+
+
+def test_outlook_gets_the_same_pairs_from_its_tables(settings):
+    """Outlook desktop ignores the column CSS and lays out the MSO conditional tables."""
+    html = render_edition([FIVE], date=DAY, settings=settings).html.fill(values())
+    spin = html[html.index('id="story-1"'):html.index('class="ds-footer')]
+    rows = [re.findall(r'<!--\[if mso \| IE\]><td style="vertical-align:top;width:(\d+)px;">',
+                       part) for part in spin.split(MSO_ROW)]
+    assert rows[:2] == [["288", "288"], ["288", "288"]] and len(rows) == 3
+    assert rows[2][0] == "576"  # the fifth spans the row (then the footer's section)

@@ -26,7 +26,7 @@ def test_render_writes_both_parts_with_sample_links(cli, tmp_path):
     assert "Israel-Turkey Relaunch Defense, Security Ties" in html
     assert "Israel-Turkey Relaunch Defense, Security Ties" in text
     assert 'href="https://news.example.org/unsubscribe/SAMPLE"' in html
-    assert "Unsubscribe: https://news.example.org/unsubscribe/SAMPLE" in text
+    assert "Unsubscribe:\nhttps://news.example.org/unsubscribe/SAMPLE" in text
     assert "1 Test Street, Testville" in html and "1 Test Street, Testville" in text
     assert f"{len(html.encode()):,} bytes" in result.output
     assert f"{len(text.encode()):,} bytes" in result.output
@@ -63,3 +63,20 @@ def test_render_takes_desktop_and_phone_screenshots(cli, tmp_path, chromium_path
         assert height > 800  # the whole page, not one screen
         assert f"{name}.png" in result.output
     assert widths == {"desktop": 1000, "phone": 375}
+
+
+WARNING = "WARNING newsletter.cli: NEWSLETTER_POSTAL_ADDRESS is not set"
+
+
+@pytest.mark.parametrize("command", ["render", "send"])
+def test_render_and_send_warn_once_without_a_postal_address(cli, tmp_path, monkeypatch,
+                                                            command):
+    imported(cli, SEED)
+    args = ["--out", str(tmp_path / "out")] if command == "render" else []
+    with_address = cli(command, "--date", DAY, *args)
+    assert with_address.exit_code == 0 and WARNING not in with_address.stderr
+    monkeypatch.delenv("NEWSLETTER_POSTAL_ADDRESS")
+    result = cli(command, "--date", DAY, *args)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count(WARNING) == 1 and "CAN-SPAM" in result.stderr
+    assert WARNING not in result.stdout

@@ -84,6 +84,16 @@ class AppContext:
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
 
 
+def warn_without_postal_address(settings: Settings) -> None:
+    """Once per command that renders or sends the edition: bulk mail must show the sender's
+    postal address (CAN-SPAM, 15 U.S.C. 7704(a)(5)(A)(iii)), and the footer prints it only
+    when it is set. A warning, not an error: a local try-out needs none."""
+    if not settings.postal_address:  # a log line: one JSON object under NEWSLETTER_LOG_FORMAT=json
+        logging.getLogger("newsletter.cli").warning(
+            "NEWSLETTER_POSTAL_ADDRESS is not set, so the footer has no postal address; the "
+            "law for bulk mail (CAN-SPAM) requires one")
+
+
 @contextlib.contextmanager
 def on_signals(handler: Callable[[], None]) -> Iterator[None]:
     """SIGTERM (systemd, process managers) and SIGINT (Ctrl-C) call `handler`."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from newsletter.cli import DATE, AppContext, cli, pass_app
+from newsletter.cli import DATE, AppContext, cli, pass_app, warn_without_postal_address
 from newsletter.errors import NewsletterError
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ def render(app: AppContext, date: dt.date | None, out: Path, screenshots: bool) 
     from newsletter.stories.imports import require_day
 
     day = app.day(date)
+    warn_without_postal_address(app.settings)
     with app.sessions() as session:
         stories = require_day(session, day)
     edition = render_edition(stories, date=day, settings=app.settings)

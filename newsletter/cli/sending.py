@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from newsletter.cli import DATE, AppContext, cli, on_signals, pass_app
+from newsletter.cli import (
+    DATE,
+    AppContext,
+    cli,
+    on_signals,
+    pass_app,
+    warn_without_postal_address,
+)
 from newsletter.errors import SendError
 from newsletter.ops.logs import progress_log
 
@@ -83,6 +90,7 @@ def send(app: AppContext, date: dt.date | None, workers: int, resend_unknown: bo
     fate (see `newsletter status --failures`).
     """
     day = app.day(date)
+    warn_without_postal_address(app.settings)
     stop = threading.Event()  # SIGTERM/SIGINT: stop between batches, the one in flight recorded
     with on_signals(stop.set), progress_display(f"sending {day}") as show:
         report = send_edition(app, day, workers=workers, resend_unknown=resend_unknown,

@@ -19,6 +19,7 @@ from newsletter.errors import NoStories
 from newsletter.render.emails import RenderedEmail, render_email
 from newsletter.render.size_budget import KB, fit, html_size
 from newsletter.render.slots import SlottedText
+from newsletter.render.web_edition import render_web_page
 from newsletter.settings import Settings
 from newsletter.stories.data import StoryData
 
@@ -33,6 +34,9 @@ class RenderedEdition:
     html: SlottedText
     text: SlottedText
     shrunk: int = 0  # how many of the last stories were cut to fit the size budget
+    # The stories' titles, for the archive index and the feed (frozen with the edition;
+    # editions frozen before they were kept have only their preheader).
+    titles: tuple[str, ...] = ()
 
     @property
     def html_size(self) -> int:
@@ -46,38 +50,48 @@ class RenderedEdition:
     def to_json(self) -> dict:
         return {"date": self.date.isoformat(), "subject": self.subject,
                 "preheader": self.preheader, "html": self.html.to_json(),
-                "text": self.text.to_json(), "shrunk": self.shrunk}
+                "text": self.text.to_json(), "shrunk": self.shrunk,
+                "titles": list(self.titles)}
 
     @classmethod
     def from_json(cls, data: Mapping) -> RenderedEdition:
         return cls(date=dt.date.fromisoformat(data["date"]), subject=data["subject"],
                    preheader=data["preheader"], html=SlottedText.from_json(data["html"]),
-                   text=SlottedText.from_json(data["text"]), shrunk=data["shrunk"])
+                   text=SlottedText.from_json(data["text"]), shrunk=data["shrunk"],
+                   titles=tuple(data.get("titles", ())))
 
 
 def render_edition(stories: Sequence[StoryData], *, date: dt.date, settings: Settings,
                    web: bool = False) -> RenderedEdition:
     """Render the day's edition once. For mail, the last stories shrink while the HTML is
-    above NEWSLETTER_SIZE_BUDGET_KB; for the `web` (archive) page every story is whole and
-    the footer invites the reader to subscribe. The text part always carries every story."""
+    above NEWSLETTER_SIZE_BUDGET_KB, and the text part carries every story whole. `web`
+    gives the web edition instead (newsletter.render.web_edition): `html` is that page, every
+    story whole, and `text` is empty (a page has no text part)."""
     if not stories:
         raise NoStories(date)
     stories = tuple(stories)
     subject = make_subject(stories, date, settings)
     context = {"title": subject, "stories": stories, "preheader": make_preheader(stories),
-               "date_long": f"{date:%A}, {date.day} {date:%B %Y}", "web": web}
+               "titles": tuple(" ".join(s.title.split()) for s in stories),
+               "date_long": f"{date:%A}, {date.day} {date:%B %Y}",
+               "narrative_words": settings.narrative_words}
 
     def render(shrunk: int) -> RenderedEmail:
         return render_email("edition", {**context, "full_count": len(stories) - shrunk},
                             settings=settings)
 
     if web:
-        email, shrunk = render(0), 0
-    else:
-        email, shrunk = fit(render, len(stories), lambda e: html_size(e.html),
-                            settings.size_budget_kb * KB)
+        page = render_web_page(stories, date=date, subject=subject,
+                               description=context["preheader"],
+                               date_long=context["date_long"], settings=settings)
+        return RenderedEdition(date=date, subject=subject, preheader=context["preheader"],
+                               html=page, text=SlottedText(("",), ()),
+                               titles=context["titles"])
+    email, shrunk = fit(render, len(stories), lambda e: html_size(e.html),
+                        settings.size_budget_kb * KB)
     return RenderedEdition(date=date, subject=subject, preheader=context["preheader"],
-                           html=email.html, text=email.text, shrunk=shrunk)
+                           html=email.html, text=email.text, shrunk=shrunk,
+                           titles=context["titles"])
 
 
 def make_subject(stories: Sequence[StoryData], date: dt.date, settings: Settings) -> str:

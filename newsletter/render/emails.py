@@ -15,7 +15,8 @@ such as the sign-up confirmation (templates `confirm.mjml.j2` + `confirm.txt.j2`
     html, text = email.personalise({"email": address, "unsubscribe_url": ..., ...})
 
 Variables every template gets: `list_name`, `postal_address` (may be None), `base_url`, and
-the slots; `title` (the <title>) comes from the caller.
+the slots; `title` (the <title>) comes from the caller. Filters: `paragraphs`, `rows`,
+`web_url`, `opening` and `wrap` (the text part's 78 columns; newsletter.render.prose).
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ from dataclasses import dataclass
 import jinja2
 
 from newsletter.render.inline import inline_css, mjml_to_html
+from newsletter.render.prose import opening, paragraphs, wrap
 from newsletter.render.slots import SLOTS, Markers, SlottedText
 from newsletter.render.templates import templates_dir
 from newsletter.settings import Settings
 
-# MJML's mj-column layout fits four narratives of a story side by side in 600 px.
+# At most four narratives side by side in a row (the web edition); the email asks for pairs.
 MAX_COLUMNS = 4
 
 
@@ -45,11 +47,6 @@ class RenderedEmail:
     def personalise(self, values: Mapping[str, str]) -> tuple[str, str]:
         """One recipient's (html, text): the slot values, HTML-escaped in the HTML part."""
         return self.html.fill_html(values), self.text.fill(values)
-
-
-def paragraphs(text: str) -> list[str]:
-    """Paragraphs are separated by a blank line (newsletter.stories.data)."""
-    return [p.strip() for p in text.split("\n\n") if p.strip()]
 
 
 def rows(items: Sequence, width: int = MAX_COLUMNS) -> list[Sequence]:
@@ -75,7 +72,8 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(paragraphs=paragraphs, rows=rows, web_url=web_url)
+    env.filters.update(paragraphs=paragraphs, rows=rows, web_url=web_url, opening=opening,
+                       wrap=wrap)
     return env
 
 

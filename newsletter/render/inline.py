@@ -19,6 +19,13 @@ from premailer import Premailer
 from newsletter.render.templates import templates_dir
 
 _STYLE_TAG = re.compile(r"<style(?=[\s>])")
+# Outlook (Word) ignores the CSS that wraps MJML's inline-block columns, and lays out its
+# MSO table instead: where a template marks a row break, close that table and open another.
+# MRML parses the inside of a conditional comment in mj-raw as markup and refuses these
+# unbalanced tags, hence a marker replaced after it.
+MSO_ROW_MARK = "<!--ds-mso-row-->"
+MSO_ROW = ('<!--[if mso | IE]></tr></table><table border="0" cellpadding="0" cellspacing="0" '
+           'role="presentation"><tr><![endif]-->')
 
 
 class RenderError(RuntimeError):
@@ -36,7 +43,7 @@ def mjml_to_html(mjml: str) -> str:
     # is escaped, so a literal "<mj-" here can only come from a template.
     if "<mj-" in html:
         raise RenderError("MJML left an unknown tag: " + html[html.index("<mj-"):][:60])
-    return html
+    return html.replace(MSO_ROW_MARK, MSO_ROW)
 
 
 def inline_css(html: str, css: str | None = None) -> str:
