@@ -40,10 +40,12 @@ from newsletter.delivery.mail_drain import MailDrain
 from newsletter.delivery.prune import prune
 from newsletter.delivery.run import check_can_send
 from newsletter.errors import NewsletterError
+from newsletter.ops import metrics
 from newsletter.settings import Settings
 from newsletter.store.models import utcnow
 
 log = logging.getLogger(__name__)
+steps = logging.getLogger("jobs.steps")  # each check, shown with -v
 STOP_POLL_SECONDS = 0.5
 DRAIN_EVERY = 5.0  # seconds between looks at the mail queue
 
@@ -81,6 +83,7 @@ class Daemon:
         self.stop.set()
 
     def run(self) -> None:
+        server = self._serve_metrics()
         scheduler = self._scheduler()
         scheduler.start()
         s = self.settings
@@ -97,7 +100,25 @@ class Daemon:
         finally:
             scheduler.shutdown()
             drain.join(timeout=10)  # an email in flight is recorded before exit
+            if server is not None:
+                server.shutdown()
         log.info("stopped")
+
+    def _serve_metrics(self):
+        """NEWSLETTER_METRICS_PORT: the store's gauges and this process's run counters."""
+        port = self.settings.metrics_port
+        if port is None:
+            return None
+        from prometheus_client import start_http_server
+
+        try:
+            server, _thread = start_http_server(
+                port, registry=metrics.registry(self.engine, runs=True))
+        except OSError as err:
+            raise NewsletterError(f"NEWSLETTER_METRICS_PORT: cannot listen on {port}: "
+                                  f"{err.strerror}") from None
+        log.info("metrics on http://0.0.0.0:%d/metrics", port)
+        return server
 
     def _scheduler(self) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(
@@ -126,12 +147,16 @@ class Daemon:
             log.info("bounce mailbox: %s", summary(tally))
 
     def _check(self) -> None:
+        steps.info("check: housekeeping, then is a send due?")
         try:
             housekeeping(self.engine)
             report = self.reconcile()
         except (NewsletterError, SQLAlchemyError) as err:
+            metrics.DAEMON_CHECKS.labels(result="error").inc()
             log.error("check failed, trying again within %gs: %s", self.check_every, err)
             return
+        metrics.DAEMON_CHECKS.labels(result="ok").inc()
+        steps.info("check done: %s", "sent" if report is not None else "nothing to send")
         if report is not None:
             self._log_next()
         self._prune_daily()

@@ -27,6 +27,7 @@ from newsletter.delivery import ledger
 from newsletter.delivery.edition import find_edition
 from newsletter.delivery.report import SendReport
 from newsletter.delivery.run import SendRun
+from newsletter.ops.alerts import alert
 from newsletter.settings import Settings
 from newsletter.store.models import EditionStatus, Story, utcnow
 
@@ -78,16 +79,22 @@ class Reconciler:
         has_stories = session.scalar(
             select(Story.id).where(Story.date == slot.date).limit(1)) is not None
         if now > closes:
-            if has_stories:  # a day without stories was never due: nothing to say
-                self._note("closed", slot.date, logging.WARNING,
-                           "edition %s was not sent and its catch-up window closed at %s; "
-                           "`newsletter send --date %s` sends it by hand",
-                           slot.date, self._local(closes), slot.date)
+            # A day without stories was alerted at its send time (below): nothing new.
+            if has_stories and self._note(
+                    "closed", slot.date, logging.WARNING, "edition %s was not sent and its "
+                    "catch-up window closed at %s; `newsletter send --date %s` sends it by "
+                    "hand", slot.date, self._local(closes), slot.date):
+                alert(self.settings, f"edition {slot.date} was not sent: its catch-up window "
+                      f"closed at {self._local(closes)}; `newsletter send --date {slot.date}` "
+                      "sends it by hand")
             return "closed"
         if not has_stories:
-            self._note("no-stories", slot.date, logging.WARNING,
-                       "no stories for %s yet: nothing sent; checking again until %s",
-                       slot.date, self._local(closes))
+            if self._note("no-stories", slot.date, logging.WARNING,
+                          "no stories for %s yet: nothing sent; checking again until %s",
+                          slot.date, self._local(closes)):
+                alert(self.settings, f"the send time of edition {slot.date} passed without "
+                      f"sending: no stories yet; imported by {self._local(closes)} they "
+                      "still go out")
             return "no-stories"
         return "start"
 
@@ -104,8 +111,10 @@ class Reconciler:
     def _local(self, instant: dt.datetime) -> str:
         return instant.astimezone(self.settings.zone).isoformat()
 
-    def _note(self, key: str, day: dt.date, level: int, message: str, *args: object) -> None:
-        """Log a slot's state the first time it is seen, not at every check."""
-        if self._noted.get(key) != day:
-            self._noted[key] = day
-            log.log(level, message, *args)
+    def _note(self, key: str, day: dt.date, level: int, message: str, *args: object) -> bool:
+        """Log a slot's state the first time it is seen, not at every check (True then)."""
+        if self._noted.get(key) == day:
+            return False
+        self._noted[key] = day
+        log.log(level, message, *args)
+        return True

@@ -24,7 +24,8 @@ PREFIX = "NEWSLETTER_"
 # Values never echoed back in an error message.
 SECRET_FIELDS = {"smtp_password", "esp_api_key", "secret_key", "admin_password",
                  "mailgun_webhook_signing_key", "postmark_webhook_password",
-                 "secret_key_fallbacks", "redis_url", "bounce_imap_url"}
+                 "secret_key_fallbacks", "redis_url", "bounce_imap_url",
+                 "alert_webhook_url"}  # a Slack/Mattermost webhook URL is its own credential
 
 
 def check_address(value: str) -> str:
@@ -116,6 +117,12 @@ class Settings(BaseSettings):
     bounce_fetch_minutes: int | None = Field(None, ge=1)
     soft_bounce_limit: int = Field(3, ge=1)
 
+    # Operating it (README: Operating it).
+    log_format: Literal["text", "json"] = "text"
+    alert_webhook_url: str | None = None
+    alert_failed_percent: float = Field(2.0, ge=0, le=100)
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+
     @field_validator("send_time", mode="before")
     @classmethod
     def _hh_mm(cls, value: object) -> object:
@@ -171,7 +178,7 @@ class Settings(BaseSettings):
             raise ValueError("expected an IANA time zone name, e.g. Europe/London") from None
         return value
 
-    @field_validator("base_url", "esp_api_url")
+    @field_validator("base_url", "esp_api_url", "alert_webhook_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         if value is None:

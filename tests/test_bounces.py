@@ -244,8 +244,8 @@ def test_nonsense_is_unrecognised_and_read_once(cli, sessions, bounce_env, tmp_p
     bad_report = (b"Message-ID: <\xe9@x>\r\nContent-Type: multipart/report; "
                   b"report-type=delivery-status; boundary=b\r\n\r\n--b\r\n"
                   b"Content-Type: message/delivery-status\r\n\r\nnonsense\r\n--b--\r\n")
-    assert process(cli, tmp_path, junk, bad_report).output.strip() == "2 unrecognised"
-    assert process(cli, tmp_path, junk, bad_report).output.strip() == "2 duplicate"
+    assert process(cli, tmp_path, junk, bad_report).stdout.strip() == "2 unrecognised"
+    assert process(cli, tmp_path, junk, bad_report).stdout.strip() == "2 duplicate"
 
 
 def test_a_missing_path_fails_before_anything_is_read(cli, sessions, bounce_env, tmp_path):

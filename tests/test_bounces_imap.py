@@ -23,18 +23,13 @@ from tests.conftest import SEED, _unavailable
 from tests.imap_server import PASSWORD, USER, Dovecot, available
 from tests.smtp_sink import SmtpFake, running
 from tests.test_bounces import BOUNCES, PERSON, SECRET, facts, message, sent
-from tests.test_smtp import dkim_key, openssl  # noqa: F401 - dkim_key is a fixture
+from tests.test_smtp import dkim_key, self_signed  # noqa: F401 - dkim_key is a fixture
 from tests.test_transports import ENVELOPE, recipient
 
 
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("imap-tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-            "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1")
-    return cert, key
+    return self_signed(tmp_path_factory.mktemp("imap-tls"))
 
 
 @pytest.fixture

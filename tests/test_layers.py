@@ -15,12 +15,12 @@ import pytest
 ROOT = Path(__file__).parent.parent
 FLOORS = [
     ("newsletter.errors", "newsletter.settings", "newsletter.__init__"),
-    ("newsletter.store",),
+    ("newsletter.store", "newsletter.ops"),
     ("newsletter.stories",),
     ("newsletter.render",),
     ("newsletter.mail",),
     ("newsletter.providers",),
-    ("newsletter.delivery", "newsletter.bounces"),
+    ("newsletter.delivery", "newsletter.bounces", "newsletter.ops.health"),
     ("subscribers", "jobs"),
     ("newsletter.cli", "newsletter.__main__", "subscribers.web"),
 ]

@@ -65,7 +65,7 @@ def test_render_takes_desktop_and_phone_screenshots(cli, tmp_path, chromium_path
     assert widths == {"desktop": 1000, "phone": 375}
 
 
-WARNING = "warning: NEWSLETTER_POSTAL_ADDRESS is not set"
+WARNING = "WARNING newsletter.cli: NEWSLETTER_POSTAL_ADDRESS is not set"
 
 
 @pytest.mark.parametrize("command", ["render", "send"])

@@ -7,6 +7,7 @@ import base64
 import re
 import ssl
 import subprocess
+from pathlib import Path
 
 import dkim
 import pytest
@@ -30,13 +31,19 @@ def openssl(*args: str) -> None:
     subprocess.run(["openssl", *args], check=True, capture_output=True)
 
 
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tls")
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate and key for localhost and 127.0.0.1, valid for a day: the TLS of the
+    test servers (SMTP here, IMAP in test_bounces_imap)."""
     cert, key = folder / "cert.pem", folder / "key.pem"
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
             "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1")
+    return cert, key
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    cert, key = self_signed(tmp_path_factory.mktemp("tls"))
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server.load_cert_chain(cert, key)
     return server, ssl.create_default_context(cafile=str(cert))

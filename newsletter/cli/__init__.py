@@ -2,6 +2,11 @@
 
 Settings are read once here and passed down; each command owns its transaction. Errors a
 person can fix (NewsletterError) print as one line on stderr with exit status 1.
+
+Starting fast matters (a monitoring check may run `status` or `health` every minute): this
+module and the command modules import only click at the top; SQLAlchemy, Alembic,
+pydantic, Jinja2, MJML, premailer, Flask and requests are imported inside the commands
+that use them (tests/test_cli_startup.py keeps `--help` free of them).
 """
 
 from __future__ import annotations
@@ -10,17 +15,23 @@ import contextlib
 import datetime as dt
 import functools
 import logging
+import os
 import signal
-import sys
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
+from newsletter import __version__
 from newsletter.errors import NewsletterError
-from newsletter.settings import Settings, load_settings
-from newsletter.store.db import make_engine, reader, session_factory, upgrade
+from newsletter.ops.logs import configure as configure_logs
+from newsletter.ops.logs import json_lines
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from newsletter.settings import Settings
 
 
 class AppContext:
@@ -29,32 +40,48 @@ class AppContext:
     def __init__(self) -> None:
         self._settings: Settings | None = None
         self._engine: Engine | None = None
+        self.verbose = 0
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings()
+            self._load()
         return self._settings
 
     @property
     def engine(self) -> Engine:
+        """The database, its schema created or upgraded on first use (a no-op read of the
+        revision when it is current; newsletter.store.db.ensure_schema)."""
         if self._engine is None:
+            from newsletter.store.db import ensure_schema, make_engine
+
             self._engine = make_engine(self.settings.database_url)
-            upgrade(self._engine)  # every command creates or upgrades the schema on first use
+            ensure_schema(self._engine)
         return self._engine
 
     @functools.cached_property
     def sessions(self) -> sessionmaker[Session]:
+        from newsletter.store.db import session_factory
+
         return session_factory(self.engine)
 
     @functools.cached_property
     def read_sessions(self) -> sessionmaker[Session]:
         """Sessions for commands that only read: no write lock on SQLite (newsletter.store.db)."""
+        from newsletter.store.db import reader, session_factory
+
         return session_factory(reader(self.engine))
 
     def override(self, **values: object) -> Settings:
         """The settings with `values` in place, for the rest of the command (the demo)."""
+        return self._load(**values)
+
+    def _load(self, **values: object) -> Settings:
+        from newsletter.settings import load_settings
+
         self._settings = load_settings(**values)
+        # .env may name another log format than the environment did at start-up.
+        configure_logs(self.verbose, self._settings.log_format, debug=self.verbose > 1)
         return self._settings
 
     def day(self, date: dt.date | None) -> dt.date:
@@ -68,9 +95,10 @@ def warn_without_postal_address(settings: Settings) -> None:
     """Once per command that renders or sends the edition: bulk mail must show the sender's
     postal address (CAN-SPAM, 15 U.S.C. 7704(a)(5)(A)(iii)), and the footer prints it only
     when it is set. A warning, not an error: a local try-out needs none."""
-    if not settings.postal_address:
-        click.echo("warning: NEWSLETTER_POSTAL_ADDRESS is not set, so the footer has no postal "
-                   "address; the law for bulk mail (CAN-SPAM) requires one", err=True)
+    if not settings.postal_address:  # a log line: one JSON object under NEWSLETTER_LOG_FORMAT=json
+        logging.getLogger("newsletter.cli").warning(
+            "NEWSLETTER_POSTAL_ADDRESS is not set, so the footer has no postal address; the "
+            "law for bulk mail (CAN-SPAM) requires one")
 
 
 @contextlib.contextmanager
@@ -106,19 +134,26 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except NewsletterError as err:
+            if json_lines():  # NEWSLETTER_LOG_FORMAT=json: every stderr line an object
+                logging.getLogger("newsletter.cli").error("%s", err)
+                ctx.exit(1)
             raise click.ClickException(str(err)) from None
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", is_flag=True, help="Log what happens, step by step.")
-@click.version_option(package_name="daily-spin-newsletter")
-def cli(verbose: bool) -> None:
+@click.option("-v", "--verbose", count=True,
+              help="Log each step on stderr (-vv: also each address, at debug level).")
+@click.version_option(__version__, package_name="daily-spin-newsletter")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
     """The Daily Spin: import stories, manage subscribers, render and send the daily email.
 
     Settings come from NEWSLETTER_* environment variables or a .env file (see .env.example).
+    Logs go to stderr (NEWSLETTER_LOG_FORMAT=text or json); results to stdout.
     """
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.ensure_object(AppContext).verbose = verbose
+    # Configured at once from the environment, again once settings (and .env) are read.
+    configure_logs(verbose, os.environ.get("NEWSLETTER_LOG_FORMAT", "text"), debug=verbose > 1)
 
 
 @cli.group()
@@ -129,7 +164,11 @@ def db() -> None:
 @db.command("upgrade")
 @pass_app
 def db_upgrade(app: AppContext) -> None:
-    """Create or upgrade the schema to the newest version."""
+    """Create or upgrade the schema to the newest version: the deploy step.
+
+    Safe to run from several machines at once: on PostgreSQL an advisory lock makes the
+    others wait, then find nothing to do. The web app never upgrades by itself.
+    """
     app.engine  # noqa: B018 - opening it upgrades
     click.echo(f"database is up to date: {app.engine.url.render_as_string()}")
 
@@ -142,6 +181,7 @@ def main() -> None:
 from newsletter.cli import (  # noqa: E402, F401
     bounces,
     demo,
+    health,
     outbox,
     prune,
     rendering,

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import click
 
-from newsletter.bounces import imap, sources
-from newsletter.bounces.process import Processor, summary
 from newsletter.cli import AppContext, cli, pass_app
 
 
@@ -29,6 +27,9 @@ def process(app: AppContext, paths: tuple[Path, ...]) -> None:
     the subscriber complained. Auto-replies and anything else are counted and left alone.
     A message processed before changes nothing.
     """
+    from newsletter.bounces import sources
+    from newsletter.bounces.process import Processor, summary
+
     sources.check(list(paths))
     processor = Processor(app.settings, app.engine)
     for path in paths:
@@ -42,4 +43,7 @@ def fetch(app: AppContext) -> None:
     """Process every message in the NEWSLETTER_BOUNCE_IMAP_URL mailbox, then move each to
     NEWSLETTER_BOUNCE_IMAP_DONE_FOLDER. The daemon does this every
     NEWSLETTER_BOUNCE_FETCH_MINUTES when that is set."""
+    from newsletter.bounces import imap
+    from newsletter.bounces.process import summary
+
     click.echo(summary(imap.fetch(app.settings, app.engine)))

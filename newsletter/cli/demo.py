@@ -8,12 +8,6 @@ from pathlib import Path
 import click
 
 from newsletter.cli import AppContext, cli, pass_app
-from newsletter.cli.sending import send_edition
-from newsletter.delivery.edition import find_edition, rendered
-from newsletter.mail.links import TEST_SUBSCRIBER_ID, Links
-from newsletter.store.db import transaction
-from newsletter.stories.imports import import_stories, load_day, read_stories
-from subscribers import service
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 SAMPLE_PEOPLE = [
@@ -34,6 +28,11 @@ def demo(app: AppContext) -> None:
     subscribers, renders the edition, sends it to the file outbox, and prints where the
     emails and an HTML preview are. Safe to run again: nothing is sent twice.
     """
+    from newsletter.cli.sending import send_edition
+    from newsletter.store.db import transaction
+    from newsletter.stories.imports import import_stories, load_day, read_stories
+    from subscribers import service
+
     # The demo always mails to files, whatever .env says.
     settings = app.override(transport="outbox", secret_key=_secret(app))
     day = settings.today()
@@ -69,6 +68,9 @@ def _secret(app: AppContext) -> str:
 
 
 def _write_preview(app: AppContext, day) -> Path:
+    from newsletter.delivery.edition import find_edition, rendered
+    from newsletter.mail.links import TEST_SUBSCRIBER_ID, Links
+
     with app.read_sessions() as session:
         content = rendered(find_edition(session, day))
     values = Links(app.settings).values(TEST_SUBSCRIBER_ID, "reader@example.com", day)

@@ -9,7 +9,6 @@ import threading
 import click
 
 from newsletter.cli import AppContext, cli, on_signals, pass_app
-from newsletter.delivery.mail_drain import MailDrain
 
 
 @cli.group()
@@ -26,6 +25,8 @@ def drain(app: AppContext) -> None:
     for a passing reason waits and is tried again by a later drain (1, 2, 4 ... 60
     minutes); one not sent within a day expires. `newsletter status` shows the queue.
     """
+    from newsletter.delivery.mail_drain import MailDrain
+
     stop = threading.Event()
     with on_signals(stop.set):
         report = MailDrain(app.settings, app.engine).drain(stop)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from newsletter.cli import AppContext, cli, pass_app
-from newsletter.delivery.prune import prune as prune_ledger
 
 
 @cli.command()
@@ -18,6 +17,8 @@ def prune(app: AppContext, keep_days: int | None) -> None:
     Each edition keeps its counts by state first, so `status --date` still answers for it;
     rows go in small batches, so a send or `status` running meanwhile hardly waits.
     """
+    from newsletter.delivery.prune import prune as prune_ledger
+
     days = keep_days or app.settings.keep_days
     report = prune_ledger(app.engine, days, app.settings.today())
     click.echo(f"pruned {report.rows} delivery rows of {report.editions} editions older than "

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from newsletter.cli import DATE, AppContext, cli, pass_app, warn_without_postal_address
 from newsletter.errors import NewsletterError
-from newsletter.mail.links import slot_values
-from newsletter.render.edition import RenderedEdition, render_edition
-from newsletter.settings import Settings
-from newsletter.stories.imports import require_day
+
+if TYPE_CHECKING:
+    from newsletter.render.edition import RenderedEdition
+    from newsletter.settings import Settings
 
 
 @cli.command()
@@ -24,6 +25,10 @@ from newsletter.stories.imports import require_day
 @pass_app
 def render(app: AppContext, date: dt.date | None, out: Path, screenshots: bool) -> None:
     """Render the day's edition to OUT/edition.html and OUT/edition.txt."""
+    from newsletter.mail.links import slot_values
+    from newsletter.render.edition import render_edition
+    from newsletter.stories.imports import require_day
+
     day = app.day(date)
     warn_without_postal_address(app.settings)
     with app.read_sessions() as session:

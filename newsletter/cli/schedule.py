@@ -6,7 +6,6 @@ import logging
 
 import click
 
-from jobs.daemon import Daemon
 from newsletter.cli import AppContext, cli, on_signals, pass_app
 
 
@@ -24,7 +23,10 @@ def schedule(app: AppContext, every: float) -> None:
     it cleanly (exit 0): the batch in flight is recorded and the rest goes out on restart.
     One log line per event on stderr.
     """
+    from jobs.daemon import Daemon
+
     logging.getLogger("jobs").setLevel(logging.INFO)  # the daemon's events, even without -v
+    logging.getLogger("jobs.steps").setLevel(logging.INFO if app.verbose else logging.WARNING)
     daemon = Daemon(app.settings, app.engine, check_every=every)
     with on_signals(daemon.request_stop):
         daemon.run()

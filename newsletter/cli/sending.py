@@ -8,12 +8,10 @@ import json
 import sys
 import threading
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from jobs.clock import next_slot
-from newsletter.bounces import report as bounce_report
 from newsletter.cli import (
     DATE,
     AppContext,
@@ -22,23 +20,31 @@ from newsletter.cli import (
     pass_app,
     warn_without_postal_address,
 )
-from newsletter.delivery import ledger
-from newsletter.delivery.edition import find_edition
-from newsletter.delivery.prune import edition_counts
-from newsletter.delivery.report import Progress as SendProgress
-from newsletter.delivery.report import SendReport
-from newsletter.delivery.run import SendRun
-from newsletter.store import mail_queue
-from newsletter.store.models import Run, utcnow
-from newsletter.store.runs import last_runs
+from newsletter.errors import SendError
+from newsletter.ops.logs import progress_log
+
+if TYPE_CHECKING:
+    from newsletter.bounces import report as bounce_report
+    from newsletter.delivery import ledger
+    from newsletter.delivery.report import Progress as SendProgress
+    from newsletter.delivery.report import SendReport
+    from newsletter.store.models import Run
 
 EXIT_UNKNOWN = 3  # deliveries whose fate is unknown remain: the operator must decide
 
 
 @contextlib.contextmanager
 def progress_display(label: str) -> Iterator:
-    """A rich bar on a terminal; a plain line every 10% otherwise (logs stay quiet)."""
+    """A rich bar on a terminal; otherwise a log line every 10% (text or JSON)."""
     if sys.stdout.isatty():
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
         with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), transient=True) as bar:
             task = bar.add_task(label, total=None)
@@ -50,13 +56,15 @@ def progress_display(label: str) -> Iterator:
         tenth = p.done * 10 // p.total if p.total else 10
         if tenth != shown["tenth"]:
             shown["tenth"] = tenth
-            click.echo(f"{label}: {p.done}/{p.total}", err=True)
+            progress_log.info("%s: %d/%d", label, p.done, p.total)
     yield plain
 
 
 def send_edition(app: AppContext, date: dt.date, *, workers: int = 1,
                  resend_unknown: bool = False, retry_failed: bool = False,
                  stop: threading.Event | None = None, on_progress=None) -> SendReport:
+    from newsletter.delivery.run import SendRun
+
     return SendRun(app.settings, app.engine, stop=stop, on_progress=on_progress).run_recorded(
         date, "send", workers=workers, resend_unknown=resend_unknown,
         retry_failed=retry_failed)
@@ -89,12 +97,11 @@ def send(app: AppContext, date: dt.date | None, workers: int, resend_unknown: bo
                               retry_failed=retry_failed, stop=stop, on_progress=show)
     click.echo(report.summary)
     if report.stopped and not report.complete:
-        raise click.ClickException("stopped before the end; run `newsletter send` again to "
-                                   "resume")
+        raise SendError("stopped before the end; run `newsletter send` again to resume")
     if report.counts["unknown"]:
-        click.echo(f"{report.counts['unknown']} deliveries may or may not have gone out (a "
-                   "sender stopped mid-batch); `newsletter send --resend-unknown` resends them",
-                   err=True)
+        progress_log.warning("%d deliveries may or may not have gone out (a sender stopped "
+                             "mid-batch); `newsletter send --resend-unknown` resends them",
+                             report.counts["unknown"])
         sys.exit(EXIT_UNKNOWN)
 
 
@@ -110,6 +117,14 @@ def status(app: AppContext, date: dt.date | None, as_json: bool, failures: bool)
     Rows of a sender whose lease ran out show as unknown; a pruned edition answers with
     the counts kept when its rows were deleted.
     """
+    from newsletter.bounces import report as bounce_report
+    from newsletter.delivery import ledger
+    from newsletter.delivery.edition import find_edition
+    from newsletter.delivery.prune import edition_counts
+    from newsletter.store import mail_queue
+    from newsletter.store.models import utcnow
+    from newsletter.store.runs import last_runs
+
     day = app.day(date)
     with app.read_sessions() as session:  # reads only: answers while a send is writing
         edition = find_edition(session, day)
@@ -188,6 +203,8 @@ def _run_line(run: Run) -> str:
 
 def _next_run(app: AppContext) -> str:
     # The daemon's own schedule (jobs.clock), DST policy included.
+    from jobs.clock import next_slot
+
     s = app.settings
     slot = next_slot(dt.datetime.now(dt.UTC), s.send_time, s.zone)
     return slot.at.astimezone(s.zone).isoformat()

@@ -9,14 +9,6 @@ from pathlib import Path
 import click
 
 from newsletter.cli import DATE, AppContext, cli, pass_app
-from newsletter.store.db import transaction
-from newsletter.stories.imports import (
-    export_stories,
-    import_stories,
-    load_day,
-    read_stories,
-    require_day,
-)
 
 
 @cli.group()
@@ -34,6 +26,9 @@ def import_(app: AppContext, paths: tuple[str, ...], date: dt.date | None) -> No
     Files are read and checked first; one bad file stops the import with its name, line
     and what was expected, and nothing is stored.
     """
+    from newsletter.store.db import transaction
+    from newsletter.stories.imports import import_stories, read_stories
+
     parsed = read_stories(paths)
     day = app.day(date)
     with transaction(app.sessions) as session:
@@ -54,6 +49,8 @@ def import_(app: AppContext, paths: tuple[str, ...], date: dt.date | None) -> No
 @pass_app
 def list_(app: AppContext, date: dt.date | None, full: bool) -> None:
     """The stories of a day, in order."""
+    from newsletter.stories.imports import load_day
+
     day = app.day(date)
     with app.read_sessions() as session:
         day_stories = load_day(session, day)
@@ -83,6 +80,8 @@ def export(app: AppContext, folder: Path, date: dt.date | None) -> None:
     story the text format cannot hold exactly (some JSON imports) is written as .json.
     FOLDER is created if needed and must not hold story files already.
     """
+    from newsletter.stories.imports import export_stories, require_day
+
     day = app.day(date)
     with app.sessions() as session:
         day_stories = require_day(session, day)

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 from pathlib import Path
 
 import click
-from sqlalchemy import func, select
 
 from newsletter.cli import AppContext, cli, pass_app
-from newsletter.store import suppression
-from newsletter.store.db import transaction
-from newsletter.store.models import Subscriber, SubscriberStatus
-from subscribers import service
-from subscribers.csv_io import decode_csv, export_csv, iter_subscribers
-from subscribers.importing import import_csv
+
+# Subscriber statuses (newsletter.store.models.SubscriberStatus, checked by a test): spelt
+# out so `--help` needs no SQLAlchemy.
+STATUSES = ("pending", "confirmed", "unsubscribed", "bounced", "complained")
 
 
 @cli.group()
@@ -31,6 +27,9 @@ def subscribers() -> None:
 @pass_app
 def add(app: AppContext, email: str, name: str | None, confirmed: bool) -> None:
     """Add one subscriber."""
+    from newsletter.store.db import transaction
+    from subscribers import service
+
     with transaction(app.sessions) as session:
         person = service.add(session, email, name, confirmed=confirmed, source="cli")
         click.echo(f"added {person.email} ({person.status})")
@@ -45,6 +44,10 @@ def import_(app: AppContext, file: Path, confirmed: bool) -> None:
 
     Valid rows are added; every refused row is reported with its number and reason.
     """
+    from newsletter.store.db import transaction
+    from subscribers.csv_io import decode_csv
+    from subscribers.importing import import_csv
+
     text = decode_csv(file.read_bytes(), str(file))
     with transaction(app.sessions) as session:
         report = import_csv(session, text, confirmed=confirmed)
@@ -63,6 +66,12 @@ def unsuppress(app: AppContext, email: str) -> None:
     Someone who unsubscribed or asked to be erased can only come back themselves.
     The change is logged with who made it and when.
     """
+    import getpass
+
+    from newsletter.store import suppression
+    from newsletter.store.db import transaction
+    from subscribers import service
+
     key = service.parse_address(email).key
     with transaction(app.sessions) as session:
         change = suppression.unsuppress(session, key, by=f"cli:{getpass.getuser()}")
@@ -74,6 +83,8 @@ def unsuppress(app: AppContext, email: str) -> None:
 @pass_app
 def export(app: AppContext, file: Path | None) -> None:
     """Write every subscriber with status as CSV (to FILE, or standard output)."""
+    from subscribers.csv_io import export_csv
+
     with app.read_sessions() as session:
         if file is None:
             export_csv(session, sys.stdout)
@@ -86,11 +97,16 @@ def export(app: AppContext, file: Path | None) -> None:
 
 
 @subscribers.command("list")
-@click.option("--status", type=click.Choice([s.value for s in SubscriberStatus]),
+@click.option("--status", type=click.Choice(STATUSES),
               help="Only people with this status.")
 @pass_app
 def list_(app: AppContext, status: str | None) -> None:
     """One line per subscriber: address, status, name."""
+    from sqlalchemy import func, select
+
+    from newsletter.store.models import Subscriber
+    from subscribers.csv_io import iter_subscribers
+
     with app.read_sessions() as session:
         for person in iter_subscribers(session, status):
             click.echo(f"{person.email}\t{person.status}\t{person.name or ''}")
@@ -104,6 +120,9 @@ def list_(app: AppContext, status: str | None) -> None:
 @pass_app
 def remove(app: AppContext, email: str) -> None:
     """Erase a person; their address stays suppressed so they are never mailed again."""
+    from newsletter.store.db import transaction
+    from subscribers import service
+
     with transaction(app.sessions) as session:
         address = service.remove(session, email)
     click.echo(f"removed {address.email}; the address is suppressed")

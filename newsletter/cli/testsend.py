@@ -7,7 +7,6 @@ import datetime as dt
 import click
 
 from newsletter.cli import DATE, AppContext, cli, pass_app
-from newsletter.delivery import testsend
 from newsletter.errors import NewsletterError
 
 
@@ -18,6 +17,8 @@ from newsletter.errors import NewsletterError
 @pass_app
 def test_send(app: AppContext, date: dt.date | None, addresses: tuple[str, ...]) -> None:
     """Send the day's edition, subject prefixed "[TEST] ", recording nothing."""
+    from newsletter.delivery import testsend
+
     day = app.day(date)
     results = testsend.test_send(app.read_sessions, app.settings, day, addresses)
     click.echo(f"test send of the {day.isoformat()} edition through "

@@ -14,7 +14,6 @@ import threading
 import click
 
 from newsletter.cli import AppContext, cli, pass_app
-from newsletter.delivery.mail_drain import MailDrain
 
 DRAIN_EVERY = 2.0  # seconds between looks at the mail queue: a confirmation goes out quickly
 
@@ -26,8 +25,10 @@ DRAIN_EVERY = 2.0  # seconds between looks at the mail queue: a confirmation goe
 @pass_app
 def serve(app: AppContext, host: str, port: int) -> None:
     """Serve the web app: sign-up, unsubscribe, preferences, archive, editors, webhooks."""
+    from newsletter.delivery.mail_drain import MailDrain
     from subscribers.web import create_app  # Flask only for this command
 
+    app.engine  # noqa: B018 - this one process may create or upgrade the schema; workers never
     web = create_app(app.settings)
     stop = threading.Event()
     MailDrain(app.settings, app.engine).start(stop, DRAIN_EVERY)

@@ -6,6 +6,7 @@ with its own signed links.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 
@@ -18,6 +19,8 @@ from newsletter.mail.message import Recipient
 from newsletter.providers.base import Transport
 from newsletter.settings import Settings
 from newsletter.store.models import utcnow
+
+log = logging.getLogger(__name__)
 
 
 class RateLimiter:
@@ -81,6 +84,7 @@ class Claimer:
                 return []
             return [] if self._wait_for_retries() else None
         self.after[worker] = batch[-1].delivery_id
+        log.info("claimed %d deliveries for %s", len(batch), worker)
         return [Recipient(c.email, c.name, self.links.values(c.subscriber_id, c.email, self.date),
                           delivery_id=c.delivery_id, message_id=c.message_id) for c in batch]
 

@@ -9,13 +9,13 @@ for the date's row reads the winner's. A resume never re-renders.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from newsletter.render.edition import RenderedEdition, render_edition
 from newsletter.render.slots import SlottedText
 from newsletter.settings import Settings
 from newsletter.store.audience import audience
@@ -30,6 +30,10 @@ from newsletter.store.models import (
 from newsletter.stories.desk import lock_day
 from newsletter.stories.imports import require_day
 
+if TYPE_CHECKING:  # rendering (Jinja2, MJML, premailer) loads only to render or read one:
+    # `status` and `health` find an edition without it
+    from newsletter.render.edition import RenderedEdition
+
 
 def find_edition(session: Session, date: dt.date) -> Edition | None:
     return session.scalar(select(Edition).where(Edition.date == date))
@@ -41,6 +45,8 @@ def freeze_edition(session: Session, settings: Settings, date: dt.date) -> Editi
     edition = find_edition(session, date)
     if edition is not None:
         return edition
+    from newsletter.render.edition import render_edition
+
     # Wait for an editor's change in flight to that day (the desk holds the same lock), so
     # the frozen render has it, and no change lands after the freeze unseen.
     lock_day(session, date)
@@ -75,6 +81,8 @@ def _freeze_audience(session: Session, edition_id: int, date: dt.date) -> None:
 
 
 def rendered(edition: Edition) -> RenderedEdition:
+    from newsletter.render.edition import RenderedEdition
+
     return RenderedEdition.from_json(edition.content)
 
 

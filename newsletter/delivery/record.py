@@ -20,6 +20,7 @@ from newsletter.delivery.report import Progress
 from newsletter.delivery.safety import Breaker, RetryWindow
 from newsletter.errors import SendError, TransportError
 from newsletter.mail.message import Recipient, Result
+from newsletter.ops.metrics import FAILURES, count_results
 from newsletter.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,16 @@ class Recorder:
         self.progress.add(results)
         self.retry_window.note(results)
         ledger.suppress_refused(self.engine, self.breaker.judge(results))
+        count_results(results)
+        outcome: dict[str, int] = {}
+        for result in results:
+            key = result.status if result.cause is None else f"failed ({result.cause})"
+            outcome[key] = outcome.get(key, 0) + 1
+        log.info("recorded: %s", ", ".join(f"{n} {k}" for k, n in sorted(outcome.items())),
+                 extra={"results": outcome})
+        for result in results:
+            if not result.delivered:  # addresses only at debug level
+                log.debug("%s: %s %s", result.recipient.email, result.cause, result.error)
 
     def call_succeeded(self, worker: str, results: list[Result]) -> None:
         """A call answered: record it, unless a copy's refusal is about us (the message,
@@ -63,6 +74,7 @@ class Recorder:
                     err: TransportError) -> None:
         """The whole call failed: what it left goes back to pending or is parked `unknown`
         (the caller recorded err.partial). Raises SendError when the run must stop."""
+        FAILURES.labels(**{"class": f"call_{err.cause}"}).inc()
         known = {r.recipient.delivery_id for r in err.partial}
         rest = [r.delivery_id for r in recipients if r.delivery_id not in known]
         if err.ambiguous:  # the crash window, without a crash: never resend silently

@@ -44,6 +44,12 @@ class SendReport:
     progress: Progress
     stopped: bool
     seconds: float
+    settled_before: bool = False  # nothing pending or sending when the run started
+
+    @property
+    def settled(self) -> bool:
+        """No delivery left to send: each is final or of unknown fate (a person decides)."""
+        return self.counts["pending"] == 0 and self.counts["sending"] == 0
 
     @property
     def complete(self) -> bool:

@@ -25,9 +25,12 @@ from newsletter.delivery.edition import freeze_edition, mark_complete, rendered
 from newsletter.delivery.record import Recorder
 from newsletter.delivery.report import Progress, SendReport
 from newsletter.delivery.send import Sender
-from newsletter.errors import SendError
+from newsletter.errors import NoStories, SendError
 from newsletter.mail.links import Links
 from newsletter.mail.message import Envelope
+from newsletter.ops import metrics
+from newsletter.ops.alerts import alert, failed_share_alert
+from newsletter.ops.logs import in_context, run_context
 from newsletter.providers import get_transport
 from newsletter.providers.base import Transport
 from newsletter.settings import Settings
@@ -72,20 +75,43 @@ class SendRun:
         if retry_failed:
             log.warning("resending %d failed deliveries",
                         ledger.retry_failed(self.engine, edition.id))
-        progress = Progress.starting(self._counts(edition.id))
+        before = self._counts(edition.id)
+        log.info("edition %s: %d deliveries, %d still to send; %d sender(s) via %s", date,
+                 sum(before.values()), before["pending"] + before["sending"], workers,
+                 self.settings.transport, extra={"counts": before})
+        progress = Progress.starting(before)
         self.on_progress(progress)
         self._send(edition, date, progress, workers)
         report = SendReport(date, edition.id, self._counts(edition.id), progress,
-                            self.stop.is_set(), time.monotonic() - started)
+                            self.stop.is_set(), time.monotonic() - started,
+                            settled_before=not (before["pending"] or before["sending"]))
         if report.complete:
             mark_complete(self.engine, edition.id)
         return report
 
     def run_recorded(self, date: dt.date, kind: str, **options) -> SendReport:
-        """run(), with a row in `runs` saying when, how it ended, and the counts (status)."""
-        with recorded_run(self.engine, kind, date) as record:
-            report = self.run(date, **options)
+        """run(), with a row in `runs` saying when, how it ended, and the counts (status);
+        its metrics; its log records carrying the edition date and run id; an alert when
+        it stops on an error or finishes the edition with too many failed or unknown."""
+        started = time.monotonic()
+        with recorded_run(self.engine, kind, date) as record, run_context(
+                edition=date.isoformat(), run_id=record.id) as fields:
+            try:
+                report = self.run(date, **options)
+            except Exception as err:
+                metrics.count_run("failed", time.monotonic() - started)
+                if not isinstance(err, NoStories):  # nothing started: the command says so
+                    alert(self.settings, f"send run {record.id} for edition {date} stopped: "
+                          f"{err}")
+                raise
             record.outcome, record.detail = report.outcome, report.summary
+            fields["counts"] = report.counts
+            log.info("run finished: %s", report.summary, extra={"outcome": report.outcome})
+        metrics.count_run(report.outcome, report.seconds)
+        if report.settled and not report.settled_before:
+            too_many = failed_share_alert(self.settings, date.isoformat(), report.counts)
+            if too_many:
+                alert(self.settings, too_many)
         return report
 
     def _send(self, edition: Edition, date: dt.date, progress: Progress,
@@ -96,7 +122,9 @@ class SendRun:
                                           content.text)
         claimer = Claimer(self.settings, self.engine, edition.id, date, self.stop)
         recorder = Recorder(self.settings, self.engine, progress)
-        threads = [threading.Thread(target=self._guarded, name=f"sender-{n}", args=(Sender(
+        # Each thread logs with this run's fields (edition, run id).
+        threads = [threading.Thread(target=in_context(self._guarded), name=f"sender-{n}",
+                                    args=(Sender(
             self.settings, self.transport_factory, envelope, claimer, recorder,
             self.on_progress, self.stop),)) for n in range(max(1, workers))]
         for thread in threads:

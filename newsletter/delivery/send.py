@@ -11,6 +11,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 from newsletter.delivery import ledger
@@ -19,6 +20,7 @@ from newsletter.delivery.record import Recorder
 from newsletter.delivery.report import Progress
 from newsletter.errors import SendError, TransportError
 from newsletter.mail.message import Envelope, Recipient
+from newsletter.ops.metrics import PROVIDER_SECONDS
 from newsletter.providers.base import Transport
 from newsletter.settings import Settings
 from newsletter.store.leases import Heartbeat
@@ -51,9 +53,11 @@ class Sender:
                     self.on_progress(self.recorder.progress)
 
     def send(self, transport: Transport, recipients: list[Recipient]) -> None:
+        started = time.monotonic()
         try:
             results = transport.send_batch(self.envelope, recipients)
         except TransportError as err:
+            self._took(transport, recipients, started, f"failed as a whole: {err}")
             self.recorder.results(self.name, err.partial)
             self.recorder.call_failed(self.name, recipients, err)
         except Exception as err:
@@ -67,5 +71,13 @@ class Sender:
                             f"({type(err).__name__}: {err}); the batch went back to pending "
                             "and nothing was lost. The traceback is in the log.") from err
         else:
+            self._took(transport, recipients, started, "answered")
             self.recorder.call_succeeded(self.name, results)
         self.recorder.breaker.check()  # once the whole batch is accounted for
+
+    def _took(self, transport: Transport, recipients: list[Recipient], started: float,
+              how: str) -> None:
+        seconds = time.monotonic() - started
+        PROVIDER_SECONDS.labels(transport=transport.name).observe(seconds)
+        log.info("batch of %d sent to %s in %.2fs: %s", len(recipients), transport.name,
+                 seconds, how)

@@ -14,6 +14,7 @@ error. Backoff is capped, exponential, jittered.
 from __future__ import annotations
 
 import email.utils
+import logging
 import random
 import secrets
 import time
@@ -34,6 +35,7 @@ from newsletter.render.slots import SlottedText, html_values
 from newsletter.settings import Settings
 
 SHOWN, KEPT = 500, 2000  # characters of a provider's answer: in the message, on the error
+log = logging.getLogger(__name__)
 MAX_500 = 3  # a provider's own 500s before the batch is parked as ambiguous
 # The name under which each copy carries its delivery id to the provider (SendGrid
 # custom_args, Mailgun v: variables, Postmark Metadata), and gets it back in webhooks.
@@ -139,6 +141,9 @@ class HttpTransport(Transport):
             # The batch waits under its claim's lease: give up before outliving it.
             if attempt == self.max_attempts or slept + wait > self.settings.lease_seconds / 2:
                 break
+            # The problem names the URL and the provider's words, never the key.
+            log.info("%s: %s; retrying in %.1fs (attempt %d of %d)", self.name,
+                     problem[:SHOWN], wait, attempt, self.max_attempts)
             self.sleep(wait)
             slept += wait
         raise TransportError(f"{self.name}: gave up after {attempt} attempts: "

@@ -9,26 +9,32 @@ carry one: RFC 8058 one-click unsubscribe (no cookies) and the providers' webhoo
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.security import generate_password_hash
 
 from newsletter.mail.links import BadToken, ExpiredLink, Links
+from newsletter.ops import metrics
 from newsletter.render.templates import templates_dir
 from newsletter.settings import Settings, load_settings
-from newsletter.store.db import make_engine, reader, session_factory, upgrade
-from subscribers.web import admin, desk, limits, responses, webhooks
+from newsletter.store.db import make_engine, reader, schema_state, session_factory
+from subscribers.web import admin, desk, limits, probes, responses, webhooks
 from subscribers.web.readers import archive, manage, signup
 from subscribers.web.state import WebState, close_db
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     settings.require_secret()
     engine = make_engine(settings.database_url)
-    upgrade(engine)
+    _check_schema(engine)
     links = Links(settings)
     app = Flask(__name__, template_folder=str(templates_dir() / "web"), static_folder=None)
     app.config.update(
@@ -47,7 +53,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf = CSRFProtect(app)
     csrf.exempt(webhooks.bp)
     csrf.exempt(manage.unsubscribe)
-    for blueprint in (signup.bp, manage.bp, archive.bp, admin.bp, desk.bp, webhooks.bp):
+    app.extensions[probes.METRICS] = metrics.registry(engine, runs=False)
+    for blueprint in (signup.bp, manage.bp, archive.bp, admin.bp, desk.bp, webhooks.bp,
+                      probes.bp):
         app.register_blueprint(blueprint)
     limiter = limits.limiter(app, settings)
     limits.limit(app, limiter, "signup.subscribe", settings.signup_rate_limit,
@@ -63,3 +71,19 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_error_handler(HTTPException, responses.http_error)
     app.add_url_rule("/", "home", lambda: render_template("home.html"))
     return app
+
+
+def _check_schema(engine) -> None:
+    """Workers never migrate (several would race at boot): `newsletter db upgrade` is the
+    deploy step. A schema that is behind, or a database that does not answer yet, is
+    logged here and reported by /readyz until it is fixed."""
+    try:
+        with reader(engine).connect() as conn:
+            schema = schema_state(conn)
+    except SQLAlchemyError as err:
+        log.warning("database not reachable at start-up (see /readyz): %s",
+                    type(err).__name__)
+        return
+    if not schema.up_to_date:
+        log.warning("%s: run `newsletter db upgrade`; /readyz answers 503 until then",
+                    schema.describe())

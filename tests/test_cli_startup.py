@@ -1,0 +1,62 @@
+"""A CLI that starts fast: `newsletter --help` and `--version` load none of the heavy
+libraries, and `status` and `health` none of the rendering, web or HTTP ones (measured
+with `python -X importtime`; bench/bench_startup.py times them)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from alembic.script import ScriptDirectory
+
+from newsletter.cli.subscribers import STATUSES
+from newsletter.store.db import alembic_config, head_revisions
+from newsletter.store.models import SubscriberStatus
+
+HEAVY = ("sqlalchemy", "alembic", "premailer", "mjml", "flask", "jinja2", "requests",
+         "pydantic", "pydantic_settings", "prometheus_client", "rich", "apscheduler",
+         "cssutils", "email_validator")
+RENDERING_AND_WEB = ("alembic", "premailer", "mjml", "flask", "jinja2", "requests",
+                     "prometheus_client", "rich", "apscheduler", "cssutils")
+
+
+def imported(*args: str, env=None) -> set[str]:
+    """Top-level packages a `newsletter ARGS` process imported (from -X importtime)."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "newsletter", *args],
+                          capture_output=True, text=True, timeout=60, env=env)
+    # 0, or 1 from `health` on a day that needs a person (none was sent here)
+    assert done.returncode in (0, 1), [x for x in done.stderr.splitlines()
+                                       if "import time" not in x]
+    names = set()
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("args", [("--help",), ("--version",), ("send", "--help")])
+def test_help_and_version_load_nothing_heavy(args):
+    loaded = imported(*args)
+    assert "newsletter" in loaded
+    assert sorted(loaded & set(HEAVY)) == []
+
+
+def test_status_and_health_load_no_rendering_web_or_http(env, cli):
+    import os
+
+    environ = {**os.environ, **env}
+    assert cli("db", "upgrade").exit_code == 0
+    for args in (("status",), ("health",)):
+        loaded = imported(*args, env=environ)
+        assert "sqlalchemy" in loaded  # they did read the database
+        assert sorted(loaded & set(RENDERING_AND_WEB)) == [], args
+
+
+def test_the_schema_head_is_read_without_alembic_as_alembic_reads_it():
+    script = ScriptDirectory.from_config(alembic_config())
+    assert head_revisions() == frozenset(script.get_heads())
+
+
+def test_subscriber_statuses_spelt_out_for_help_match_the_model():
+    assert tuple(s.value for s in SubscriberStatus) == STATUSES
