@@ -92,7 +92,8 @@ def _stuck_leases(session: Session, now: dt.datetime) -> Check:
         Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now))
     if stuck:
         return Check("leases", False, f"{stuck} deliveries are held by a sender whose lease "
-                     "ran out (it died mid-batch); `newsletter status` turns them unknown")
+                     "ran out (it died mid-batch); the next `newsletter send` or daemon check "
+                     "turns them unknown")
     return Check("leases", True, "no expired leases")
 
 
