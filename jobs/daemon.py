@@ -37,6 +37,7 @@ from jobs.reconcile import Reconciler
 from newsletter.bounces.imap import fetch as fetch_bounces
 from newsletter.bounces.process import summary
 from newsletter.delivery.mail_drain import MailDrain
+from newsletter.delivery.prune import prune
 from newsletter.delivery.run import check_can_send
 from newsletter.errors import NewsletterError
 from newsletter.ops import metrics
@@ -73,6 +74,7 @@ class Daemon:
         self.stop = threading.Event()
         self._wake = threading.Event()
         self.reconcile = Reconciler(settings, engine, self.stop)
+        self._pruned_on: dt.date | None = None
 
     def request_stop(self) -> None:
         """No new claims; the batch in flight is sent and recorded (newsletter.delivery.run), then
@@ -157,6 +159,22 @@ class Daemon:
         steps.info("check done: %s", "sent" if report is not None else "nothing to send")
         if report is not None:
             self._log_next()
+        self._prune_daily()
+
+    def _prune_daily(self) -> None:
+        """Once a day, after the send pass: old editions keep only their counts."""
+        today = self.settings.today()
+        if self._pruned_on == today or self.stop.is_set():
+            return
+        try:
+            report = prune(self.engine, self.settings.keep_days, today)
+        except SQLAlchemyError as err:
+            log.error("prune failed, trying again at the next check: %s", err)
+            return
+        self._pruned_on = today
+        if report.rows:
+            log.info("pruned %d delivery rows of %d editions older than %d days",
+                     report.rows, report.editions, self.settings.keep_days)
 
     def _log_next(self) -> None:
         slot = next_slot(utcnow(), self.settings.send_time, self.settings.zone)

@@ -101,8 +101,8 @@ class Reconciler:
     def _send(self, slot: Slot, action: str) -> SendReport:
         log.info("send %s: edition %s (scheduled %s)", "started" if action == "start"
                  else "resumed", slot.date, self._local(slot.at))
-        report = SendRun(self.settings, self.engine, stop=self.stop).run_recorded(slot.date,
-                                                                                  "schedule")
+        report = SendRun(self.settings, self.engine, stop=self.stop).run_recorded(
+            slot.date, "schedule", workers=self.settings.send_workers)
         log.info("send finished: %s, %s", report.outcome, report.summary)
         if report.complete:
             self._noted["complete"] = slot.date  # just said so

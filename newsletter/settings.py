@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     breaker_window: int = Field(50, ge=5, le=10_000)
     breaker_percent: float = Field(20.0, gt=0, le=100)
     message_id_domain: str | None = None
+    send_workers: int = Field(1, ge=1, le=64)  # the daemon's parallel senders
+    # Per-recipient delivery rows are kept this long (newsletter.delivery.prune).
+    keep_days: int = Field(90, ge=1)
     admin_password: str | None = None
     trusted_proxies: int = Field(0, ge=0, le=5)  # reverse proxies setting X-Forwarded-For
     # Where the web app's rate limits count (Flask-Limiter storage); unset: each process's

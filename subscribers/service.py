@@ -8,6 +8,8 @@ by `email_key`, the lower-cased address.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import re
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError
@@ -40,17 +42,42 @@ def parse_address(raw: str) -> Address:
     if len(value) > MAX_EMAIL:  # refused before anything echoes it back
         raise SubscriberError(f"the email address is longer than {MAX_EMAIL} characters")
     try:
-        email = check_address(value)
+        email = _plain(value) or check_address(value)
     except EmailNotValidError as err:
         raise SubscriberError(f"{value!r} is not a valid email address: {err}") from None
     return Address(email, email.lower())
+
+
+# RFC 5322 dot-atom: the local part that needs no quoting, normalising or Unicode rules.
+DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+MAX_LOCAL, MAX_ADDRESS = 64, 254  # RFC 5321 4.5.3.1
+
+
+def _plain(value: str) -> str | None:
+    """The common case fast (a CSV import checks a million addresses): an ASCII dot-atom
+    local part at a domain checked once per domain by the full check; None otherwise.
+    Two thirds of the full check's time is the domain's (IDNA, special-use names)."""
+    local, _, domain = value.rpartition("@")
+    if (len(value) > MAX_ADDRESS or len(local) > MAX_LOCAL or not value.isascii()
+            or not DOT_ATOM.fullmatch(local)):
+        return None
+    normal = _domain(domain)
+    return f"{local}@{normal}" if normal == domain.lower() else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _domain(domain: str) -> str:
+    return check_address(f"x@{domain}").rpartition("@")[2]
 
 
 def clean_name(raw: str | None) -> str | None:
     """Names are one line of printable text; control characters could forge mail headers."""
     if raw is None:
         return None
-    name = " ".join("".join(ch if ch.isprintable() else " " for ch in raw).split())
+    if raw.isprintable() and "  " not in raw and raw == raw.strip():
+        name = raw  # already one clean line: the common case, checked in C
+    else:
+        name = " ".join("".join(ch if ch.isprintable() else " " for ch in raw).split())
     if len(name) > MAX_NAME:
         raise SubscriberError(f"the name is longer than {MAX_NAME} characters")
     return name or None

@@ -4,6 +4,7 @@ and several at once. Nobody gets two copies; nobody is lost."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import signal
@@ -12,7 +13,10 @@ import sys
 import time
 
 import pytest
+import sqlalchemy as sa
 
+from newsletter.settings import load_settings
+from subscribers.web import create_app
 from tests.conftest import SAMPLES
 from tests.smtp_sink import SmtpFake, running
 
@@ -98,3 +102,42 @@ def test_several_senders_at_once_send_each_copy_once(world, senders, db_url):
     assert len(received) == 120 and set(received.values()) == {1}
     counts = status(env)
     assert (counts["sent"], counts["edition"]) == (120, "complete")
+
+
+@contextlib.contextmanager
+def writer_holding_the_lock(db_url: str):
+    """What a long write (freezing a million-row audience) does to everyone else: SQLite's
+    one write lock held; on PostgreSQL the ledger locked against every write."""
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:
+        if db_url.startswith("sqlite"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.begin()
+            conn.exec_driver_sql("LOCK TABLE deliveries IN EXCLUSIVE MODE")
+        try:
+            yield
+        finally:
+            conn.rollback()
+    engine.dispose()
+
+
+def test_status_and_the_archive_answer_during_a_send(world, db_url):
+    env, sink = world
+    sink.delay = 0.01
+    sender = newsletter(env, "send", "--date", DAY)
+    try:
+        wait_for(lambda: len(sink.messages) >= 20, 60)
+        with writer_holding_the_lock(db_url):
+            started = time.monotonic()
+            answer = run(env, "status", "--date", DAY, "--json", timeout=20)
+            assert answer.returncode == 0, answer.stderr
+            assert json.loads(answer.stdout)["total"] == 120
+            client = create_app(load_settings()).test_client()
+            assert client.get("/archive").status_code == 200
+            assert client.get(f"/archive/{DAY}").status_code == 200
+            assert time.monotonic() - started < 10  # not a busy timeout (30 s) run out
+        assert sender.wait(60) == 0, sender.stderr.read()
+    finally:
+        sender.kill()
+    assert status(env)["sent"] == 120

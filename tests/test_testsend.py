@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import sqlite3
 from email import policy
 from pathlib import Path
 
@@ -77,8 +78,56 @@ def test_no_addresses_or_no_stories_is_an_error_not_a_traceback(cli, env):
 
 def test_the_service_returns_one_result_per_address(env, sessions, settings, cli):
     cli("stories", "import", str(SEED), "--date", DAY)
-    with sessions() as session:
-        results = testsend.test_send(session, settings, dt.date.fromisoformat(DAY),
-                                     ["x@example.com"])
-        assert not session.new and not session.dirty
+    results = testsend.test_send(sessions, settings, dt.date.fromisoformat(DAY),
+                                 ["x@example.com"])
     assert [(r.recipient.email, r.status) for r in results] == [("x@example.com", "sent")]
+
+
+class Probe(SmtpFake):
+    """Looks at the database while a message is being handed over: is any transaction of
+    the sender open (PostgreSQL), or is the write lock held (SQLite)?"""
+
+    def __init__(self, db_url: str) -> None:
+        super().__init__()
+        self.db_url, self.busy = db_url, []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        self.busy.append(database_busy(self.db_url))
+        return await super().handle_DATA(server, session, envelope)
+
+
+def database_busy(db_url: str) -> bool:
+    if db_url.startswith("sqlite"):
+        conn = sqlite3.connect(db_url.removeprefix("sqlite:///"), timeout=0.2)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.rollback()
+            return False
+        except sqlite3.OperationalError:  # database is locked
+            return True
+        finally:
+            conn.close()
+    probe = sa.create_engine(db_url)
+    try:
+        with probe.connect() as conn:
+            return bool(conn.scalar(sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()")))
+    finally:
+        probe.dispose()
+
+
+def test_no_transaction_is_held_while_the_server_talks(cli, env, db_url, monkeypatch):
+    assert cli("stories", "import", str(SEED), "--date", DAY).exit_code == 0
+    probe = Probe(db_url)
+    controller = start_smtp(probe)
+    try:
+        monkeypatch.setenv("NEWSLETTER_TRANSPORT", "smtp")
+        monkeypatch.setenv("NEWSLETTER_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("NEWSLETTER_SMTP_PORT", str(controller.port))
+        result = cli("test-send", "--date", DAY, "--to", "a@example.com", "--to",
+                     "b@example.com")
+    finally:
+        controller.stop()
+    assert result.exit_code == 0, result.output
+    assert probe.busy == [False, False]

@@ -65,6 +65,13 @@ class AppContext:
 
         return session_factory(self.engine)
 
+    @functools.cached_property
+    def read_sessions(self) -> sessionmaker[Session]:
+        """Sessions for commands that only read: no write lock on SQLite (newsletter.store.db)."""
+        from newsletter.store.db import reader, session_factory
+
+        return session_factory(reader(self.engine))
+
     def override(self, **values: object) -> Settings:
         """The settings with `values` in place, for the rest of the command (the demo)."""
         return self._load(**values)
@@ -176,6 +183,7 @@ from newsletter.cli import (  # noqa: E402, F401
     demo,
     health,
     outbox,
+    prune,
     rendering,
     schedule,
     sending,

@@ -71,7 +71,7 @@ def _write_preview(app: AppContext, day) -> Path:
     from newsletter.delivery.edition import find_edition, rendered
     from newsletter.mail.links import TEST_SUBSCRIBER_ID, Links
 
-    with app.sessions() as session:
+    with app.read_sessions() as session:
         content = rendered(find_edition(session, day))
     values = Links(app.settings).values(TEST_SUBSCRIBER_ID, "reader@example.com", day)
     folder = Path("preview")

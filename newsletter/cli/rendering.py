@@ -31,7 +31,7 @@ def render(app: AppContext, date: dt.date | None, out: Path, screenshots: bool) 
 
     day = app.day(date)
     warn_without_postal_address(app.settings)
-    with app.sessions() as session:
+    with app.read_sessions() as session:
         stories = require_day(session, day)
     edition = render_edition(stories, date=day, settings=app.settings)
     html, text = edition.personalise(slot_values(app.settings.base_url, day))

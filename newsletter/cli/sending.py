@@ -112,24 +112,28 @@ def send(app: AppContext, date: dt.date | None, workers: int, resend_unknown: bo
               help="List failed and unknown deliveries, grouped by the server's answer.")
 @pass_app
 def status(app: AppContext, date: dt.date | None, as_json: bool, failures: bool) -> None:
-    """Delivery counts by state for a day's edition, and the daemon's last and next runs."""
+    """Delivery counts by state for a day's edition, and the daemon's last and next runs.
+
+    Rows of a sender whose lease ran out show as unknown; a pruned edition answers with
+    the counts kept when its rows were deleted.
+    """
     from newsletter.bounces import report as bounce_report
     from newsletter.delivery import ledger
     from newsletter.delivery.edition import find_edition
+    from newsletter.delivery.prune import edition_counts
     from newsletter.store import mail_queue
     from newsletter.store.models import utcnow
     from newsletter.store.runs import last_runs
 
     day = app.day(date)
-    ledger.expire_leases(app.engine)
-    with app.sessions() as session:
+    with app.read_sessions() as session:  # reads only: answers while a send is writing
         edition = find_edition(session, day)
         if failures:
             _show_failures(day, ledger.troubles(session, edition.id) if edition else [],
                            bounce_report.later(session, edition.id) if edition else [],
                            as_json)
             return
-        counts = ledger.counts(session, edition.id) if edition else {
+        counts = edition_counts(session, edition) if edition else {
             s: 0 for s in ledger.STATES}
         runs = last_runs(session)
         mail = mail_queue.counts(session, since=utcnow() - mail_queue.LIFETIME)

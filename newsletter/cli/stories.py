@@ -52,7 +52,7 @@ def list_(app: AppContext, date: dt.date | None, full: bool) -> None:
     from newsletter.stories.imports import load_day
 
     day = app.day(date)
-    with app.sessions() as session:
+    with app.read_sessions() as session:
         day_stories = load_day(session, day)
     if not day_stories:
         click.echo(f"no stories for {day}")

@@ -45,7 +45,8 @@ def import_(app: AppContext, file: Path, confirmed: bool) -> None:
     Valid rows are added; every refused row is reported with its number and reason.
     """
     from newsletter.store.db import transaction
-    from subscribers.csv_io import decode_csv, import_csv
+    from subscribers.csv_io import decode_csv
+    from subscribers.importing import import_csv
 
     text = decode_csv(file.read_bytes(), str(file))
     with transaction(app.sessions) as session:
@@ -84,7 +85,7 @@ def export(app: AppContext, file: Path | None) -> None:
     """Write every subscriber with status as CSV (to FILE, or standard output)."""
     from subscribers.csv_io import export_csv
 
-    with app.sessions() as session:
+    with app.read_sessions() as session:
         if file is None:
             export_csv(session, sys.stdout)
             return
@@ -106,7 +107,7 @@ def list_(app: AppContext, status: str | None) -> None:
     from newsletter.store.models import Subscriber
     from subscribers.csv_io import iter_subscribers
 
-    with app.sessions() as session:
+    with app.read_sessions() as session:
         for person in iter_subscribers(session, status):
             click.echo(f"{person.email}\t{person.status}\t{person.name or ''}")
         counts = session.execute(select(Subscriber.status, func.count())

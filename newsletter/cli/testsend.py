@@ -20,8 +20,7 @@ def test_send(app: AppContext, date: dt.date | None, addresses: tuple[str, ...])
     from newsletter.delivery import testsend
 
     day = app.day(date)
-    with app.sessions() as session:
-        results = testsend.test_send(session, app.settings, day, addresses)
+    results = testsend.test_send(app.read_sessions, app.settings, day, addresses)
     click.echo(f"test send of the {day.isoformat()} edition through "
                f"{app.settings.transport}:")
     for result in results:

@@ -63,20 +63,27 @@ class Claimer:
         self.edition_id, self.date = edition_id, date
         self.links = Links(settings)
         self.limiter = RateLimiter(settings.rate_limit)
+        self.after: dict[str, int] = {}  # each sender's last claimed id (ledger.claim)
 
     def next_batch(self, worker: str, size: int) -> list[Recipient] | None:
         """Up to `size` recipients; [] when only retries not yet due remain (after waiting
-        a little for them); None when nothing is left or a stop was asked."""
+        a little for them) or nothing is left above this sender's last batch (the next
+        claim starts from the first id); None when nothing is left or a stop was asked."""
         # Wait for the rate limit before claiming, not after: a claim's lease must cover
         # only the sending itself.
         self.limiter.acquire(size, self.stop)
         if self.stop.is_set():
             return None
+        after = self.after.get(worker, 0)
         batch = ledger.claim(self.engine, self.edition_id, self.date, worker, size,
-                             self.settings.lease_seconds, self.settings.message_id_host)
+                             self.settings.lease_seconds, self.settings.message_id_host, after)
         self.limiter.refund(size - len(batch))
         if not batch:
+            if after:  # once more from the start: retries due, rows given back
+                self.after[worker] = 0
+                return []
             return [] if self._wait_for_retries() else None
+        self.after[worker] = batch[-1].delivery_id
         log.info("claimed %d deliveries for %s", len(batch), worker)
         return [Recipient(c.email, c.name, self.links.values(c.subscriber_id, c.email, self.date),
                           delivery_id=c.delivery_id, message_id=c.message_id) for c in batch]

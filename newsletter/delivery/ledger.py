@@ -4,7 +4,8 @@ Claiming is one `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT
 RETURNING` in a short transaction. On PostgreSQL, SKIP LOCKED lets several senders take
 disjoint batches; on SQLite FOR UPDATE renders nothing, and the engine's BEGIN IMMEDIATE
 (newsletter.store.db) makes the same statement atomic across processes. Claims carry a
-lease: rows still `sending` when it expires belong to a dead sender and turn `unknown`,
+lease on the database's clock (newsletter.store.leases), renewed while the batch is in
+flight: rows still `sending` when it expires belong to a dead sender and turn `unknown`,
 never silently `pending` (docs/ARCHITECTURE.md, "The ledger"). Every function is its own
 short transaction: none is ever held across network I/O.
 """
@@ -17,12 +18,14 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, String, bindparam, cast, func, literal, or_, select, update
+from sqlalchemy import Engine, String, and_, bindparam, cast, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from newsletter.mail.failures import Cause
 from newsletter.mail.message import Result
 from newsletter.store.audience import audience
+from newsletter.store.db import among
+from newsletter.store.leases import clock, lapsed
 from newsletter.store.models import (
     Delivery,
     DeliveryState,
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 RETRY_BASE_SECONDS = 2.0
 RETRY_CAP_SECONDS = 300.0
 STATES = [s.value for s in DeliveryState]
+LEASE_EXPIRED = "the sender stopped mid-batch (lease expired): it may or may not have gone out"
 
 
 def backoff(attempt: int) -> float:
@@ -62,20 +66,28 @@ def message_id(date: dt.date, host: str):
 
 
 def claim(engine: Engine, edition_id: int, date: dt.date, worker: str, limit: int,
-          lease_seconds: int, host: str) -> list[Claimed]:
-    """Take up to `limit` pending deliveries that are due, under a lease. Anyone who left
-    since the audience was frozen is marked skipped here, not mailed. `host` is the
-    domain of the Message-ID each copy gets on its first claim and keeps."""
+          lease_seconds: int, host: str, after: int = 0) -> list[Claimed]:
+    """Take up to `limit` pending deliveries that are due, under a lease on the database's
+    clock (newsletter.store.leases). Anyone who left since the audience was frozen is marked
+    skipped here, not mailed. `host` is the domain of the Message-ID each copy gets on its
+    first claim and keeps.
+
+    `after`: only ids above it (the sender's last batch). Every claimed row leaves a dead
+    `pending` entry in the index until vacuum, so a scan from the start wades through all
+    of them: measured on PostgreSQL, 64 ms a claim after 50k rows, 260 ms after 300k. A
+    sender passes its last id and goes back to 0 when nothing is left above it (retries,
+    released rows)."""
     now = utcnow()
     due = (select(Delivery.id)
            .where(Delivery.edition_id == edition_id, Delivery.state == DeliveryState.PENDING,
+                  Delivery.id > after,
                   (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now))
            .order_by(Delivery.id).limit(limit).with_for_update(skip_locked=True))
     with Session(engine) as session, session.begin():
         taken = session.execute(
             update(Delivery).where(Delivery.id.in_(due.scalar_subquery()))
             .values(state=DeliveryState.SENDING, claimed_by=worker, attempts=Delivery.attempts + 1,
-                    lease_until=now + dt.timedelta(seconds=lease_seconds), updated_at=now,
+                    lease_until=clock(engine, lease_seconds), updated_at=now,
                     message_id=func.coalesce(Delivery.message_id, message_id(date, host)))
             .returning(Delivery.id, Delivery.subscriber_id, Delivery.message_id)
             .execution_options(synchronize_session=False)).all()
@@ -85,7 +97,8 @@ def claim(engine: Engine, edition_id: int, date: dt.date, worker: str, limit: in
         ids = {delivery: mid for delivery, _, mid in taken}
         people = session.execute(
             select(Subscriber.id, Subscriber.email, Subscriber.name)
-            .where(Subscriber.id.in_(by_subscriber), audience(date))).all()
+            .where(among(Subscriber.id, by_subscriber, engine.dialect.name),
+                   audience(date))).all()
         still = {p.id for p in people}
         gone = [d for s, d in by_subscriber.items() if s not in still]
         if gone:
@@ -112,6 +125,7 @@ def record(engine: Engine, worker: str, results: Sequence[Result]) -> int:
     ours = (table.c.claimed_by == worker,
             or_(table.c.state == DeliveryState.SENDING.value,
                 table.c.state == DeliveryState.UNKNOWN.value))
+    dialect = engine.dialect.name
     with Session(engine) as session, session.begin():
         retried = [r.recipient.delivery_id for r in results if r.transient]
         attempts = dict(session.execute(
@@ -129,7 +143,7 @@ def record(engine: Engine, worker: str, results: Sequence[Result]) -> int:
         for values, ids in groups.items():
             if len(ids) > 1:
                 written += session.execute(
-                    update(table).where(table.c.id.in_(ids), *ours)
+                    update(table).where(among(table.c.id, ids, dialect), *ours)
                     .values(dict(zip(_ROW_COLUMNS, values, strict=True)))).rowcount
         if singles:
             written += session.connection().execute(
@@ -242,15 +256,12 @@ def mark_unknown(engine: Engine, worker: str, delivery_ids: Sequence[int], why: 
 
 
 def expire_leases(engine: Engine) -> int:
-    """Rows of senders that died mid-batch: their fate is unknowable, so `unknown`."""
-    now = utcnow()
-    query = update(Delivery).where(Delivery.state == DeliveryState.SENDING,
-                                   Delivery.lease_until < now)
+    """Rows of senders that died mid-batch: their fate is unknowable, so `unknown`. Only
+    leased rows are read, through their partial index, on the database's clock."""
     with Session(engine) as session, session.begin():
-        return session.execute(query.values(
-            state=DeliveryState.UNKNOWN, updated_at=now,
-            error="the sender stopped mid-batch (lease expired): it may or may not have "
-                  "gone out")).rowcount
+        return session.execute(update(Delivery).where(*lapsed(engine)).values(
+            state=DeliveryState.UNKNOWN, updated_at=utcnow(),
+            error=LEASE_EXPIRED).execution_options(synchronize_session=False)).rowcount
 
 
 def requeue_unknown(engine: Engine, edition_id: int) -> int:
@@ -281,15 +292,20 @@ class Trouble:
 
 
 def troubles(session: Session, edition_id: int) -> list[Trouble]:
-    """Failed and unknown copies of an edition, those with the same answer together."""
+    """Failed and unknown copies of an edition, those with the same answer together. Rows
+    under a lease that ran out are listed as the `unknown` the next send or check makes
+    them: `status` only reads."""
     rows = session.execute(
         select(Subscriber.email, Delivery.state, Delivery.failure, Delivery.error,
                Delivery.updated_at)
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.edition_id == edition_id,
-               Delivery.state.in_([DeliveryState.FAILED, DeliveryState.UNKNOWN]))
+               or_(Delivery.state.in_([DeliveryState.FAILED, DeliveryState.UNKNOWN]),
+                   and_(*lapsed(session.get_bind()))))
         .order_by(Delivery.error, Delivery.id))
-    return [Trouble(e, DeliveryState(s).value, f, err, at) for e, s, f, err, at in rows]
+    return [Trouble(e, DeliveryState.UNKNOWN.value, f, LEASE_EXPIRED, at)
+            if s == DeliveryState.SENDING else Trouble(e, DeliveryState(s).value, f, err, at)
+            for e, s, f, err, at in rows]
 
 
 def next_due(session: Session, edition_id: int) -> dt.datetime | None:

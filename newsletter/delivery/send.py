@@ -23,6 +23,7 @@ from newsletter.mail.message import Envelope, Recipient
 from newsletter.ops.metrics import PROVIDER_SECONDS
 from newsletter.providers.base import Transport
 from newsletter.settings import Settings
+from newsletter.store.leases import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,10 @@ class Sender:
         self.name = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
     def __call__(self) -> None:
-        with self.transport_factory(self.settings) as transport:
+        # The heartbeat renews this sender's leases while a batch is in flight, so a slow
+        # provider never makes a live sender's rows `unknown` (newsletter.store.leases).
+        with (self.transport_factory(self.settings) as transport,
+              Heartbeat(self.recorder.engine, self.name, self.settings.lease_seconds)):
             size = batch_size(self.settings, transport)
             while not self.stop.is_set():
                 self.recorder.retry_window.check()

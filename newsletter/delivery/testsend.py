@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Sequence
 
 from email_validator import EmailNotValidError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.errors import NewsletterError
 from newsletter.mail.links import TEST_SUBSCRIBER_ID, Links
@@ -25,11 +25,14 @@ from newsletter.stories.imports import require_day
 SUBJECT_PREFIX = "[TEST] "
 
 
-def test_send(session: Session, settings: Settings, date: dt.date,
+def test_send(sessions: sessionmaker[Session], settings: Settings, date: dt.date,
               addresses: Sequence[str]) -> list[Result]:
-    """Send the edition of `date` to `addresses` (default NEWSLETTER_TEST_RECIPIENTS)."""
+    """Send the edition of `date` to `addresses` (default NEWSLETTER_TEST_RECIPIENTS).
+    The stories are read in a session closed before any network call: no transaction (on
+    SQLite, no lock) is held while the transport talks to the server."""
     targets = _addresses(addresses or settings.test_recipient_list)
-    stories = require_day(session, date)
+    with sessions() as session:
+        stories = require_day(session, date)
     edition = render_edition(stories, date=date, settings=settings)
     links = Links(settings)
     envelope = Envelope.from_settings(settings, SUBJECT_PREFIX + edition.subject,

@@ -24,7 +24,7 @@ from newsletter.delivery.edition import find_edition
 from newsletter.ops.alerts import failed_share_alert
 from newsletter.settings import Settings
 from newsletter.store import mail_queue
-from newsletter.store.db import schema_state
+from newsletter.store.db import reader, schema_state
 from newsletter.store.models import Delivery, DeliveryState, EditionStatus, Story
 
 # The daemon checks every 5 minutes by default: give it that and a margin before an edition
@@ -43,7 +43,7 @@ class Check:
 def readiness(engine: Engine) -> list[Check]:
     """The database answers, and its schema is the one this code expects."""
     try:
-        with engine.connect() as conn:
+        with reader(engine).connect() as conn:  # no write lock on SQLite: answers mid-send
             schema = schema_state(conn)
     except SQLAlchemyError as err:
         reason = str(getattr(err, "orig", err)).strip().splitlines()[0]
@@ -56,7 +56,7 @@ def readiness(engine: Engine) -> list[Check]:
 def day_checks(engine: Engine, settings: Settings, date: dt.date, send_at: dt.datetime,
                now: dt.datetime) -> list[Check]:
     """The state of edition `date`, whose send time was `send_at` (already past)."""
-    with Session(engine) as session:
+    with Session(reader(engine)) as session:
         checks = [_edition(session, settings, date, send_at, now),
                   _stuck_leases(session, now)]
         checks.append(_mail_queue(session, now))
@@ -92,7 +92,8 @@ def _stuck_leases(session: Session, now: dt.datetime) -> Check:
         Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now))
     if stuck:
         return Check("leases", False, f"{stuck} deliveries are held by a sender whose lease "
-                     "ran out (it died mid-batch); `newsletter status` turns them unknown")
+                     "ran out (it died mid-batch); the next `newsletter send` or daemon check "
+                     "turns them unknown")
     return Check("leases", True, "no expired leases")
 
 

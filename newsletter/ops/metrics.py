@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from newsletter.store import mail_queue
+from newsletter.store.db import reader
 from newsletter.store.models import Delivery, Edition, MailState, Subscriber, utcnow
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,8 @@ class StoreCollector(Collector):
         yield from families
 
     def _read(self) -> Iterator[Metric]:
-        with Session(self.engine) as session:
+        # Reads only: no write lock on SQLite, so a scrape never waits on a send.
+        with Session(reader(self.engine)) as session:
             deliveries = GaugeMetricFamily(
                 "newsletter_deliveries", f"Deliveries of the latest {RECENT_EDITIONS} "
                 "editions by state.", labels=["edition", "state"])

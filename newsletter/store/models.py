@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -193,6 +194,10 @@ class Edition(Base):
         _enum(EditionStatus, "edition_status"), default=EditionStatus.SENDING)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[dt.datetime | None]
+    # Delivery counts by state, kept when `newsletter prune` deletes the per-recipient rows
+    # (newsletter.delivery.prune): `status` of an old edition answers from here.
+    counts: Mapped[dict | None]
+    pruned_at: Mapped[dt.datetime | None]
 
 
 class DeliveryState(enum.StrEnum):
@@ -204,6 +209,9 @@ class DeliveryState(enum.StrEnum):
     SKIPPED = "skipped"    # unsubscribed or suppressed after the audience was frozen
 
 
+LEASED = text("state = 'sending'")
+
+
 class Delivery(Base):
     """One row per (edition, subscriber): the database decides who has been sent what."""
 
@@ -211,6 +219,12 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_edition_subscriber"),
         Index("ix_deliveries_edition_state_id", "edition_id", "state", "id"),
+        # Erasing a person cascades here (ON DELETE CASCADE runs one DELETE per subscriber).
+        Index("ix_deliveries_subscriber_id", "subscriber_id"),
+        # Only rows under a lease, by when it ends: lease expiry and renewal touch these few
+        # rows, never the whole ledger (newsletter.store.leases).
+        Index("ix_deliveries_leased", "lease_until", postgresql_where=LEASED,
+              sqlite_where=LEASED),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),

@@ -22,7 +22,7 @@ from newsletter.mail.links import BadToken, ExpiredLink, Links
 from newsletter.ops import metrics
 from newsletter.render.templates import templates_dir
 from newsletter.settings import Settings, load_settings
-from newsletter.store.db import make_engine, schema_state, session_factory
+from newsletter.store.db import make_engine, reader, schema_state, session_factory
 from subscribers.web import admin, desk, limits, probes, responses, webhooks
 from subscribers.web.readers import archive, manage, signup
 from subscribers.web.state import WebState, close_db
@@ -42,7 +42,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=settings.base_url.startswith(
             "https://"))
     app.extensions["newsletter"] = WebState(
-        settings=settings, sessions=session_factory(engine), links=links,
+        settings=settings, sessions=session_factory(engine),
+        read_sessions=session_factory(reader(engine)), links=links,
         admin_hash=generate_password_hash(settings.admin_password)
         if settings.admin_password else None)
     if settings.trusted_proxies:
@@ -77,7 +78,7 @@ def _check_schema(engine) -> None:
     deploy step. A schema that is behind, or a database that does not answer yet, is
     logged here and reported by /readyz until it is fixed."""
     try:
-        with engine.connect() as conn:
+        with reader(engine).connect() as conn:
             schema = schema_state(conn)
     except SQLAlchemyError as err:
         log.warning("database not reachable at start-up (see /readyz): %s",

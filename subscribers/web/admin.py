@@ -17,14 +17,14 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash
 from werkzeug.wrappers import Response
 
-from newsletter.delivery.ledger import counts
+from newsletter.delivery.prune import edition_counts
 from newsletter.errors import NewsletterError
 from newsletter.mail.links import slot_values
 from newsletter.render.edition import render_edition
 from newsletter.render.size_budget import KB
 from newsletter.store.models import Edition
 from newsletter.stories.imports import load_day
-from subscribers.web.state import db, state
+from subscribers.web.state import read_db, state
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 GMAIL_CLIP = 102 * KB  # Gmail hides everything past ~102 KB of HTML, footer included
@@ -75,7 +75,7 @@ def preview(day: dt.date) -> dict[str, object]:
     """What admin/_preview.html shows: the day's edition rendered fresh from its stories,
     its size against the budget, and the test-send form's default recipients."""
     settings = state().settings
-    stories = load_day(db(), day)
+    stories = load_day(read_db(), day)
     edition = render_edition(stories, date=day, settings=settings) if stories else None
     html = edition.personalise(slot_values(settings.base_url, day))[0] if edition else None
     return {"day": day, "edition": edition, "html": html, "clip": GMAIL_CLIP,
@@ -91,7 +91,7 @@ def test_send() -> Response:
     day = day_from(request.form.get("date"))
     addresses = [a for a in re.split(r"[\s,;]+", request.form.get("to", "")) if a]
     try:
-        results = send(db(), state().settings, day, addresses)
+        results = send(state().read_sessions, state().settings, day, addresses)
     except NewsletterError as err:
         flash(f"Test send failed: {err}", "error")
     else:
@@ -105,8 +105,8 @@ def test_send() -> Response:
 
 
 def _recent(limit: int = 10) -> list[tuple[Edition, dict[str, int]]]:
-    editions = db().scalars(select(Edition).order_by(Edition.date.desc()).limit(limit))
-    return [(edition, counts(db(), edition.id)) for edition in editions]
+    editions = read_db().scalars(select(Edition).order_by(Edition.date.desc()).limit(limit))
+    return [(edition, edition_counts(read_db(), edition)) for edition in editions]
 
 
 def day_from(value: str | None) -> dt.date:

@@ -25,7 +25,7 @@ from newsletter.stories.log import changes
 from newsletter.stories.parse import decode, parse_file, parse_text
 from newsletter.stories.text import render_text, text_mismatch
 from subscribers.web.admin import day_from, guard, preview
-from subscribers.web.state import db, state
+from subscribers.web.state import db, read_db, state
 
 bp = Blueprint("desk", __name__, url_prefix="/admin/stories")
 bp.before_request(guard)
@@ -41,11 +41,12 @@ def _frozen(error: EditionFrozen) -> tuple[str, int]:
 @bp.get("")
 def day() -> str:
     day = day_from(request.args.get("date"))
-    stories = db().scalars(select(Story).where(Story.date == day).order_by(Story.position))
+    session = read_db()  # reads only: answers while a send is writing (SQLite)
+    stories = session.scalars(select(Story).where(Story.date == day).order_by(Story.position))
     return render_template(
         "admin/stories.html", **preview(day), stories=list(stories),
-        state=desk.day_state(db(), day), highlight=request.args.get("highlight", type=int),
-        changes=changes(db(), day), back="stories")
+        state=desk.day_state(session, day), highlight=request.args.get("highlight", type=int),
+        changes=changes(session, day), back="stories")
 
 
 @bp.route("/new", methods=["GET", "POST"])

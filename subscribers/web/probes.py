@@ -28,7 +28,7 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    report = as_json(readiness(state().sessions.kw["bind"]))
+    report = as_json(readiness(state().read_sessions.kw["bind"]))
     return jsonify(report), 200 if report["ok"] else 503
 
 

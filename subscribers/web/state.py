@@ -16,6 +16,7 @@ from newsletter.settings import Settings
 class WebState:
     settings: Settings
     sessions: sessionmaker[Session]
+    read_sessions: sessionmaker[Session]  # pages that only read: no write lock on SQLite
     links: Links
     admin_hash: str | None = None  # NEWSLETTER_ADMIN_PASSWORD, hashed (werkzeug.security)
 
@@ -32,7 +33,16 @@ def db() -> Session:
     return g.db
 
 
+def read_db() -> Session:
+    """This request's session for pages that only read (archive, editors' views): on
+    SQLite it takes no write lock, so it answers while a send is writing."""
+    if "read_db" not in g:
+        g.read_db = state().read_sessions()
+    return g.read_db
+
+
 def close_db(_error: BaseException | None = None) -> None:
-    session = g.pop("db", None)
-    if session is not None:
-        session.close()
+    for name in ("db", "read_db"):
+        session = g.pop(name, None)
+        if session is not None:
+            session.close()

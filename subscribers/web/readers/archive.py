@@ -19,7 +19,7 @@ from sqlalchemy import select
 from newsletter.delivery.edition import web_page
 from newsletter.mail.links import slot_values
 from newsletter.store.models import Edition
-from subscribers.web.state import db, state
+from subscribers.web.state import read_db, state
 
 bp = Blueprint("archive", __name__)
 PUBLIC = "public, max-age=300"  # the same for everyone: caches may keep it a while
@@ -40,7 +40,7 @@ class Listed:
 
 def listed(limit: int) -> list[Listed]:
     """The newest editions, without loading their rendered HTML."""
-    rows = db().execute(select(Edition.date, Edition.subject, Edition.created_at,
+    rows = read_db().execute(select(Edition.date, Edition.subject, Edition.created_at,
                                Edition.content["titles"], Edition.content["preheader"])
                         .order_by(Edition.date.desc()).limit(limit))
     # Editions frozen before the titles were kept have their preheader: the first titles.
@@ -61,7 +61,7 @@ def edition(date: str) -> Response:
         day = dt.date.fromisoformat(date)
     except ValueError:
         abort(404)
-    row = db().scalar(select(Edition).where(Edition.date == day))
+    row = read_db().scalar(select(Edition).where(Edition.date == day))
     if row is None:
         abort(404, f"There is no edition for {date}.")
     html = web_page(row).fill_html(
