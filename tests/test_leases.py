@@ -19,21 +19,12 @@ from newsletter.delivery.run import SendRun
 from newsletter.mail.failures import Cause
 from newsletter.mail.message import Recipient, Result
 from newsletter.settings import load_settings
-from newsletter.store.db import make_engine
 from newsletter.store.leases import clock
 from newsletter.store.models import Delivery
-from tests.conftest import SAMPLES
+from tests.conftest import DAY, SAMPLES
 from tests.smtp_sink import running
 
-DAY = "2026-11-25"
 DATE = dt.date.fromisoformat(DAY)
-
-
-@pytest.fixture
-def db(env):
-    engine = make_engine(env["NEWSLETTER_DATABASE_URL"])
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
