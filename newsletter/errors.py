@@ -86,5 +86,15 @@ class AuthRefused(TransportError):
     """The provider refused our credentials: stop the run, retrying cannot help."""
 
 
+class TransportBug(TransportError):
+    """A transport failed with a bug of ours in the middle of a batch. Copies before it
+    are known (`partial`), those after it untouched; the one in hand may have gone out,
+    so it is ambiguous, and the run stops: a bug is not retried."""
+
+    def __init__(self, transport: str, err: Exception):
+        super().__init__(f"a bug in the {transport} transport ({type(err).__name__}: {err})",
+                         cause="ambiguous")
+
+
 class SendError(NewsletterError):
     """A send run cannot start or had to stop."""

@@ -233,6 +233,32 @@ def test_a_bug_in_a_transport_releases_the_batch_and_says_so(cli, day, smtp, mon
     assert (counts["pending"], counts["sending"], counts["unknown"]) == (3, 0, 0)
 
 
+def test_a_bug_mid_batch_keeps_what_went_out_and_never_resends_it(cli, day, smtp,
+                                                                   monkeypatch, caplog):
+    original = SmtpTransport._deliver
+    calls = []
+
+    def third_breaks(self, sender, recipient, address, data):
+        result = original(self, sender, recipient, address, data)
+        calls.append(recipient.email)
+        if len(calls) == 3:  # the copy went out, then our code failed
+            raise KeyError("oops")
+        return result
+
+    monkeypatch.setattr(SmtpTransport, "_deliver", third_breaks)
+    people(cli, *PEOPLE[:6])
+    with caplog.at_level(logging.ERROR):
+        result = cli("send", "--date", DAY)
+    assert result.exit_code == 1 and "a bug in the smtp transport (KeyError" in result.stderr
+    assert any(r.exc_info for r in caplog.records)
+    counts = status(cli)
+    assert (counts["sent"], counts["unknown"], counts["pending"]) == (2, 1, 3)
+    assert len(smtp.recipients()) == 3
+    monkeypatch.setattr(SmtpTransport, "_deliver", original)
+    assert cli("send", "--date", DAY).exit_code == 3  # the rest; the unknown one waits
+    assert_each_once(smtp, PEOPLE[:6])
+
+
 def test_suppressing_one_address_twice_at_once_is_harmless(engine):
     barrier, errors = threading.Barrier(4), []
 

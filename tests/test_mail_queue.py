@@ -103,6 +103,18 @@ def test_a_claim_whose_drainer_died_is_queued_again(settings, engine):
     assert [c.id for c in mail_queue.claim(engine, 10, lease_seconds=60)] == [claimed.id]
 
 
+def test_a_slow_drainer_cannot_undo_what_the_next_one_did(settings, engine):
+    queue_for(settings, "a@example.com")
+    [slow] = mail_queue.claim(engine, 10, lease_seconds=60)
+    with engine.begin() as conn:  # its lease runs out mid-send
+        conn.execute(update(QueuedMail).values(
+            lease_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+    [fast] = mail_queue.claim(engine, 10, lease_seconds=60)
+    mail_queue.record(engine, [mail_queue.Outcome(fast, MailState.SENT)])
+    mail_queue.record(engine, [mail_queue.Outcome(slow, MailState.QUEUED, "451 later")])
+    assert [(r.state, r.error) for r in rows(settings)] == [(MailState.SENT, None)]
+
+
 def test_outbox_drain_and_status(cli, settings):
     queue_for(settings, "a@example.org", "b@example.org")
     status = json.loads(cli("status", "--json").stdout)

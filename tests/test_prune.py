@@ -66,3 +66,14 @@ def test_prune_deletes_in_small_batches(sent):
 def test_keep_days_defaults_to_the_setting(cli, sent, monkeypatch):
     monkeypatch.setenv("NEWSLETTER_KEEP_DAYS", "5")
     assert "of 2 editions older than 5 days" in cli("prune").stdout
+
+
+def test_an_unfinished_edition_keeps_its_rows(cli, sent):
+    # An old edition with a copy of unknown fate: the operator may still resend it.
+    with Session(sent) as session, session.begin():
+        edition = session.scalar(select(Edition).where(Edition.date == OLD))
+        edition.status = "sending"
+        session.execute(Delivery.__table__.update().where(
+            Delivery.edition_id == edition.id).values(state="unknown"))
+    assert prune(sent, 90, TODAY).editions == 0
+    assert rows(sent, OLD) == PEOPLE

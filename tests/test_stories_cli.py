@@ -106,3 +106,13 @@ def test_export_refuses_a_folder_with_story_files_and_a_day_without_stories(cli,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.txt"]
     result = cli("stories", "export", "--date", "2001-01-01", str(tmp_path / "new"))
     assert result.exit_code == 1 and "no stories for 2001-01-01" in result.stderr
+
+
+def test_an_output_path_that_cannot_be_made_is_one_line_not_a_traceback(cli, tmp_path):
+    assert cli("stories", "import", str(SEED), "--date", "2026-11-25").exit_code == 0
+    (tmp_path / "afile").write_text("")
+    result = cli("stories", "export", "--date", "2026-11-25", str(tmp_path / "afile" / "sub"))
+    assert result.exit_code == 1 and "Not a directory" in result.stderr
+    assert "Traceback" not in result.output
+    result = cli("render", "--date", "2026-11-25", "--out", str(tmp_path / "afile" / "x"))
+    assert result.exit_code == 1 and "afile" in result.stderr

@@ -133,11 +133,15 @@ class Group(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except NewsletterError as err:
+        except (NewsletterError, OSError) as err:
+            if isinstance(err, OSError) and not err.filename:
+                raise  # not a path the person gave: a bug or the network, keep the traceback
+            message = (f"{err.filename}: {err.strerror}" if isinstance(err, OSError)
+                       else str(err))
             if json_lines():  # NEWSLETTER_LOG_FORMAT=json: every stderr line an object
-                logging.getLogger("newsletter.cli").error("%s", err)
+                logging.getLogger("newsletter.cli").error("%s", message)
                 ctx.exit(1)
-            raise click.ClickException(str(err)) from None
+            raise click.ClickException(message) from None
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

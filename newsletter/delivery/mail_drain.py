@@ -96,7 +96,7 @@ class MailDrain:
                 None if latest[item.subscriber_id, item.kind] is item
                 else "a later request for the same address went instead")
             if why:
-                outcomes.append(Outcome(item.id, MailState.DROPPED, why))
+                outcomes.append(Outcome(item, MailState.DROPPED, why))
             else:
                 due.setdefault(item.kind, []).append(item)
         if not due:
@@ -109,7 +109,7 @@ class MailDrain:
         except TransportError as err:  # no connection at all: all the rest tries again
             log.warning("mail queue: cannot reach the provider, will retry: %s", err)
             done = {o.id for o in sent}
-            sent += [Outcome(item.id, MailState.QUEUED, str(err))
+            sent += [Outcome(item, MailState.QUEUED, str(err))
                      for items in due.values() for item in items if item.id not in done]
         return outcomes + sent
 
@@ -119,7 +119,7 @@ class MailDrain:
             results = transport.send_batch(self.envelope(kind), recipients)
         except TransportError as err:  # the whole call failed: every email tries again
             log.warning("mail queue: %s emails not sent, will retry: %s", kind, err)
-            return [Outcome(item.id, MailState.QUEUED, str(err)) for item in items]
+            return [Outcome(item, MailState.QUEUED, str(err)) for item in items]
         return [_outcome(item, result) for item, result in zip(items, results, strict=True)]
 
     def envelope(self, kind: str) -> Envelope:
@@ -154,8 +154,8 @@ def _outcome(item: Claimed, result: Result) -> Outcome:
     a relay or our key may be fixed within the day). Nobody is suppressed from here: a
     pending address never consented, and housekeeping forgets it after a week."""
     if result.delivered:
-        return Outcome(item.id, MailState.SENT)
+        return Outcome(item, MailState.SENT)
     error = f"{result.cause}: {result.error}"
     if result.cause in (Cause.ADDRESS, Cause.RECIPIENT):
-        return Outcome(item.id, MailState.FAILED, error)
-    return Outcome(item.id, MailState.QUEUED, error)
+        return Outcome(item, MailState.FAILED, error)
+    return Outcome(item, MailState.QUEUED, error)

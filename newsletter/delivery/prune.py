@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.delivery import ledger
 from newsletter.store.leases import expired_by_edition
-from newsletter.store.models import Delivery, Edition, utcnow
+from newsletter.store.models import Delivery, Edition, EditionStatus, utcnow
 
 BATCH = 5000  # rows per delete: ~50 ms on PostgreSQL here, so locks stay short
 
@@ -42,11 +42,14 @@ def edition_counts(session: Session, edition: Edition) -> dict[str, int]:
 
 
 def prune(engine: Engine, keep_days: int, today: dt.date, batch: int = BATCH) -> PruneReport:
-    """Delete the per-recipient rows of editions dated before today - keep_days."""
+    """Delete the per-recipient rows of complete editions dated before today - keep_days.
+    An edition still holding pending or unknown copies is kept whole: `send --resend-unknown`
+    or `--retry-failed` may still need its rows (`newsletter status --date D` shows it)."""
     cutoff = today - dt.timedelta(days=keep_days)
     with Session(engine) as session:
         old = session.scalars(select(Edition.id).where(
-            Edition.date < cutoff, or_(Edition.pruned_at.is_(None),
+            Edition.date < cutoff, Edition.status == EditionStatus.COMPLETE,
+            or_(Edition.pruned_at.is_(None),
                                        exists().where(Delivery.edition_id == Edition.id)))
             .order_by(Edition.date)).all()
     rows = 0

@@ -18,7 +18,7 @@ from newsletter.delivery import ledger
 from newsletter.delivery.claim import Claimer, batch_size
 from newsletter.delivery.record import Recorder
 from newsletter.delivery.report import Progress
-from newsletter.errors import SendError, TransportError
+from newsletter.errors import SendError, TransportBug, TransportError
 from newsletter.mail.message import Envelope, Recipient
 from newsletter.ops.metrics import PROVIDER_SECONDS
 from newsletter.providers.base import Transport
@@ -60,6 +60,11 @@ class Sender:
             self._took(transport, recipients, started, f"failed as a whole: {err}")
             self.recorder.results(self.name, err.partial)
             self.recorder.call_failed(self.name, recipients, err)
+            if isinstance(err, TransportBug):  # recorded like a timeout, then the run stops
+                log.error("bug in the %s transport", transport.name, exc_info=err.__cause__)
+                raise SendError(f"stopped by {err}; what went out is recorded, the copy in "
+                                "hand is `unknown`, the rest back to pending. The traceback "
+                                "is in the log.") from err
         except Exception as err:
             # Not a refusal but a bug of ours: nothing is known to have gone out of this
             # batch's unfinished part, and guessing would be worse. Keep the traceback.

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import requests
 from urllib3.exceptions import NewConnectionError
 
-from newsletter.errors import AuthRefused, ConfigError, TransportError
+from newsletter.errors import AuthRefused, ConfigError, TransportBug, TransportError
 from newsletter.mail.failures import Cause
 from newsletter.mail.message import Envelope, Recipient, Result
 from newsletter.mail.mime import HeaderError, address_value, mailbox
@@ -88,12 +88,17 @@ class HttpTransport(Transport):
         for number, group in enumerate(calls):
             try:
                 done += self.send_call(envelope, group)
-            except TransportError as err:
+            except Exception as err:
                 # Keep what is known (earlier calls, refused addresses); the caller
-                # records it and retries only the rest.
-                err.partial = [r for r in results if r is not None] + done
-                err.untouched = [r for later in calls[number + 1:] for r in later]
-                raise
+                # records it and retries only the rest. A bug of ours after this call's
+                # request left leaves its group's fate unknown, like a timeout.
+                failed = err if isinstance(err, TransportError) else TransportBug(self.name,
+                                                                                  err)
+                failed.partial = [r for r in results if r is not None] + done
+                failed.untouched = [r for later in calls[number + 1:] for r in later]
+                if failed is err:
+                    raise
+                raise failed from err
         for index, result in zip(good, done, strict=True):
             results[index] = result
         return [r for r in results if r is not None]

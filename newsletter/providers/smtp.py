@@ -18,7 +18,7 @@ import smtplib
 import ssl
 from collections.abc import Sequence
 
-from newsletter.errors import AuthRefused, ConfigError, TransportError
+from newsletter.errors import AuthRefused, ConfigError, TransportBug, TransportError
 from newsletter.mail.failures import Cause
 from newsletter.mail.message import Envelope, Recipient, Result
 from newsletter.mail.mime import HeaderError, encode_address
@@ -113,6 +113,10 @@ class SmtpTransport(MimeTransport):
             err.partial = results
             err.untouched = list(recipients[len(results):])
             raise
+        except Exception as err:  # a bug: keep what it took; the copy in hand may have gone
+            bug = TransportBug(self.name, err)
+            bug.partial, bug.untouched = results, list(recipients[len(results) + 1:])
+            raise bug from err
         return results
 
     def _deliver(self, sender: str, recipient: Recipient, address: str, data: bytes) -> Result:

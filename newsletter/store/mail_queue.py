@@ -13,6 +13,7 @@ expires (a day-old confirmation is more confusing than useful).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -28,6 +29,8 @@ from newsletter.store.models import (
     SuppressionReason,
     utcnow,
 )
+
+log = logging.getLogger(__name__)
 
 CONFIRM, MANAGE_LINK = "confirm", "manage_link"
 LIFETIME = dt.timedelta(days=1)
@@ -51,6 +54,7 @@ class Claimed:
     status: SubscriberStatus
     suppressed: SuppressionReason | None
     sent_today: int  # emails from this queue that reached the address in the last day
+    attempt: int     # which claim of the row this is: only this claim may record its fate
 
 
 def claim(engine: Engine, limit: int, lease_seconds: int) -> list[Claimed]:
@@ -80,7 +84,8 @@ def claim(engine: Engine, limit: int, lease_seconds: int) -> list[Claimed]:
             QueuedMail.sent_at > now - LIFETIME).correlate(Subscriber).scalar_subquery())
         rows = session.execute(
             select(QueuedMail.id, QueuedMail.kind, Subscriber.id, Subscriber.email,
-                   Subscriber.name, Subscriber.status, Suppression.reason, recent)
+                   Subscriber.name, Subscriber.status, Suppression.reason, recent,
+                   QueuedMail.attempts)
             .join(Subscriber, Subscriber.id == QueuedMail.subscriber_id)
             .outerjoin(Suppression, Suppression.email_key == Subscriber.email_key)
             .where(QueuedMail.id.in_(taken)).order_by(QueuedMail.id)).all()
@@ -89,7 +94,7 @@ def claim(engine: Engine, limit: int, lease_seconds: int) -> list[Claimed]:
 
 @dataclass(frozen=True)
 class Outcome:
-    id: int
+    item: Claimed
     state: MailState       # SENT, FAILED, DROPPED, or QUEUED to try again
     error: str | None = None
 
@@ -100,8 +105,14 @@ def record(engine: Engine, outcomes: Iterable[Outcome]) -> None:
     now = utcnow()
     with Session(engine) as session, session.begin():
         for outcome in outcomes:
-            row = session.get(QueuedMail, outcome.id)
+            row = session.get(QueuedMail, outcome.item.id)
             if row is None:  # the subscriber was erased meanwhile (ON DELETE CASCADE)
+                continue
+            if (row.state, row.attempts) != (MailState.SENDING, outcome.item.attempt):
+                # A slow drainer whose lease ran out: the row was queued again and maybe
+                # claimed (and sent) by another; writing here could undo that.
+                log.warning("mail %d is no longer this drainer's: its result is not "
+                            "recorded", row.id)
                 continue
             row.state, row.error, row.lease_until = outcome.state, outcome.error, None
             if outcome.state == MailState.SENT:
