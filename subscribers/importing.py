@@ -25,11 +25,10 @@ from sqlalchemy import (
     literal,
     select,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from newsletter.errors import SubscriberError
+from newsletter.store.db import insert_for
 from newsletter.store.models import Subscriber, SubscriberStatus, Suppression, UTCDateTime, utcnow
 from subscribers.service import clean_name, parse_address
 
@@ -113,7 +112,7 @@ def _store(session: Session, chunk: list[_Row], confirmed: bool, source: str,
                     literal(now, UTCDateTime), literal(now, UTCDateTime),
                     literal(now if confirmed else None, UTCDateTime)).where(
         ~exists().where(Suppression.email_key == STAGE.c.email_key)).order_by(STAGE.c.number)
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for(conn.dialect.name)
     added = set(conn.scalars(insert(people).from_select(
         ["email", "email_key", "name", "status", "source", "created_at", "status_changed_at",
          "confirmed_at"], chosen).on_conflict_do_nothing(index_elements=["email_key"])

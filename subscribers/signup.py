@@ -12,12 +12,11 @@ link made after they left; a complaint is never lifted by confirming.
 from __future__ import annotations
 
 from sqlalchemy import case, literal
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from newsletter.mail.links import BadToken, Links
 from newsletter.store import mail_queue
+from newsletter.store.db import insert_for
 from newsletter.store.models import Subscriber, SubscriberStatus, utcnow
 from subscribers import service
 
@@ -37,7 +36,7 @@ def _upsert_pending(session: Session, address: service.Address, name: str | None
     else stays exactly as they are. The name waits in the queued request until its link
     is confirmed, so a stranger cannot rename a known address."""
     now = utcnow()
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for(session.get_bind().dialect.name)
     statement = insert(Subscriber).values(
         email=address.email, email_key=address.key, name=name, source="web", consent_ip=ip,
         status=SubscriberStatus.PENDING, created_at=now, status_changed_at=now)

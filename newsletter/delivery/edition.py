@@ -12,13 +12,12 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, literal, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from newsletter.render.slots import SlottedText
 from newsletter.settings import Settings
 from newsletter.store.audience import audience
+from newsletter.store.db import insert_for
 from newsletter.store.models import (
     Delivery,
     DeliveryState,
@@ -54,7 +53,7 @@ def freeze_edition(session: Session, settings: Settings, date: dt.date) -> Editi
     rendered = render_edition(stories, date=date, settings=settings)
     # Its web page is frozen with it: the archive shows what was sent, every story whole.
     web = render_edition(stories, date=date, settings=settings, web=True)
-    insert = _insert_for(session)
+    insert = insert_for(session.get_bind().dialect.name)
     row = insert(Edition).values(date=date, subject=rendered.subject,
                                  content={**rendered.to_json(), "web_html": web.html.to_json()},
                                  status=EditionStatus.SENDING,
@@ -67,14 +66,10 @@ def freeze_edition(session: Session, settings: Settings, date: dt.date) -> Editi
     return find_edition(session, date)
 
 
-def _insert_for(session: Session):
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 def _freeze_audience(session: Session, edition_id: int, date: dt.date) -> None:
     chosen = select(literal(edition_id), Subscriber.id, literal(DeliveryState.PENDING.value),
                     literal(0)).where(audience(date))
-    insert = _insert_for(session)(Delivery).from_select(
+    insert = insert_for(session.get_bind().dialect.name)(Delivery).from_select(
         ["edition_id", "subscriber_id", "state", "attempts"], chosen)
     session.execute(insert.on_conflict_do_nothing(
         index_elements=["edition_id", "subscriber_id"]))

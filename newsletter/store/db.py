@@ -28,6 +28,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -106,6 +108,12 @@ def upgrade(engine: Engine) -> None:
     except OperationalError as err:
         raise NewsletterError(f"cannot open the database {engine.url!r}: "
                               f"{str(err.orig).strip()}") from None
+
+
+def insert_for(dialect: str):
+    """The dialect's own INSERT, for ON CONFLICT DO NOTHING (insert-or-nothing: freezing an
+    audience, suppressing an address twice at once, importing a list)."""
+    return pg_insert if dialect == "postgresql" else sqlite_insert
 
 
 def among(column: ColumnElement, values: Iterable, dialect: str) -> ColumnElement:

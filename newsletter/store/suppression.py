@@ -7,11 +7,10 @@ down only.
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from newsletter.errors import SubscriberError
+from newsletter.store.db import insert_for
 from newsletter.store.models import (
     Subscriber,
     SubscriberStatus,
@@ -38,7 +37,7 @@ def suppress(session: Session, key: str, reason: SuppressionReason,
     """Insert-or-nothing: two suppressions of one address at once (two webhooks, a webhook
     and a sender) both succeed, the first reason stays, and no IntegrityError can undo the
     caller's transaction."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for(session.get_bind().dialect.name)
     session.execute(insert(Suppression).values(
         email_key=key.lower(), reason=reason, detail=detail, created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["email_key"]))
