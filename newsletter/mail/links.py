@@ -17,9 +17,12 @@ no address in any URL.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import time
 
 from itsdangerous import BadData, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode, int_to_bytes, want_bytes
+from itsdangerous.timed import TimestampSigner
 
 from newsletter.errors import NewsletterError
 from newsletter.settings import Settings
@@ -40,6 +43,34 @@ class ExpiredLink(BadToken):
         self.token = token
 
 
+class _Mint:
+    """The tokens `serializer.dumps(subscriber_id)` gives, byte for byte, at a fifth of
+    the cost: a send makes two per recipient (measured: ~19 us each through dumps(), which
+    makes a signer, derives its key and tries zlib every time; ~3 us here). The key is the
+    library's own derived key and the HMAC its algorithm's; only the assembly is repeated
+    here (payload, [timestamp,] signature, base64url, joined by the separator), and
+    tests/test_tokens.py checks every piece against itsdangerous for ids of every length.
+    Reading tokens stays with itsdangerous."""
+
+    def __init__(self, serializer: URLSafeSerializer):
+        self._serializer, self._signer = serializer, serializer.make_signer()
+        self._mac = hmac.new(self._signer.derive_key(),
+                             digestmod=self._signer.algorithm.digest_method)
+        self._sep = want_bytes(self._signer.sep)
+        self._timed = isinstance(self._signer, TimestampSigner)
+
+    def __call__(self, subscriber_id: int) -> str:
+        digits = str(subscriber_id).encode()  # an int's compact JSON
+        if len(digits) > 10:  # zlib could shorten it (never under 11 bytes): the library
+            return self._serializer.dumps(subscriber_id)
+        value = base64_encode(digits)
+        if self._timed:
+            value += self._sep + base64_encode(int_to_bytes(self._signer.get_timestamp()))
+        mac = self._mac.copy()
+        mac.update(value)
+        return (value + self._sep + base64_encode(mac.digest())).decode()
+
+
 class Links:
     def __init__(self, settings: Settings):
         keys = list(reversed(settings.secret_keys))  # itsdangerous signs with the last
@@ -48,14 +79,15 @@ class Links:
         # Salt "manage" is the unsubscribe token's since the first release: old links work.
         self._unsubscribe = URLSafeSerializer(keys, salt="manage")
         self._manage = URLSafeTimedSerializer(keys, salt="preferences")
+        self._mint_unsubscribe, self._mint_manage = _Mint(self._unsubscribe), _Mint(self._manage)
         self._confirm = URLSafeTimedSerializer(keys, salt="confirm")
 
     # Tokens
     def unsubscribe_token(self, subscriber_id: int) -> str:
-        return self._unsubscribe.dumps(subscriber_id)
+        return self._mint_unsubscribe(subscriber_id)
 
     def manage_token(self, subscriber_id: int) -> str:
-        return self._manage.dumps(subscriber_id)
+        return self._mint_manage(subscriber_id)
 
     def confirm_token(self, subscriber_id: int, request_id: int | None = None) -> str:
         # When it was made, to the microsecond (itsdangerous' own stamp is whole seconds):
