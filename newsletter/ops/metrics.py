@@ -58,10 +58,17 @@ FAILURES = Counter("newsletter_delivery_failures", "Copies that failed, by cause
 def count_results(results: Iterable) -> None:
     """Each copy by result; each failed one by its cause (newsletter.mail.failures.Cause:
     address, recipient, message, config, transient, ambiguous)."""
+    # Counted first, then one inc() per label: labels() costs ~2 us, paid per batch.
+    statuses: dict[str, int] = {}
+    causes: dict[str, int] = {}
     for result in results:
-        MESSAGES.labels(result=result.status).inc()
+        statuses[result.status] = statuses.get(result.status, 0) + 1
         if result.cause is not None:
-            FAILURES.labels(**{"class": str(result.cause)}).inc()
+            causes[str(result.cause)] = causes.get(str(result.cause), 0) + 1
+    for status, count in statuses.items():
+        MESSAGES.labels(result=status).inc(count)
+    for cause, count in causes.items():
+        FAILURES.labels(**{"class": cause}).inc(count)
 
 
 def count_run(outcome: str, seconds: float) -> None:

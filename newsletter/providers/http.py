@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+import orjson
 import requests
 from urllib3.exceptions import NewConnectionError
 
@@ -116,6 +117,9 @@ class HttpTransport(Transport):
         """POST to the provider; a 2xx response, or TransportError / AuthRefused."""
         assert self.session is not None
         url = self.base_url + path
+        if "json" in kwargs:  # encoded once, for every attempt, by orjson (pyproject.toml)
+            kwargs["data"] = orjson.dumps(kwargs.pop("json"))
+            kwargs["headers"] = {**kwargs.get("headers", {}), "Content-Type": "application/json"}
         problem, status, body, slept, errors_500 = "", None, None, 0.0, 0
         for attempt in range(1, self.max_attempts + 1):
             try:
@@ -264,6 +268,10 @@ class Tags:
                 break
         self.form = form
         self.slots = sorted({*envelope.html.slots, *envelope.text.slots, "unsubscribe_url"})
+        # Every (name, slot, html?) once: values() runs per recipient, a million a day.
+        self._names = [(f"s{self.token}{number}{'h' if html else 't'}", slot, html)
+                       for number, slot in enumerate(self.slots) for html in (False, True)]
+        self._formed = [(form(name), slot, html) for name, slot, html in self._names]
 
     def name(self, slot: str, html: bool = False) -> str:
         return f"s{self.token}{self.slots.index(slot)}{'h' if html else 't'}"
@@ -281,8 +289,10 @@ class Tags:
             parts += [self.tag(slot, html), literal]
         return "".join(parts)
 
-    def values(self, recipient: Recipient) -> dict[str, str]:
-        """Name -> value, HTML and text variants of every slot."""
-        escaped = html_values(recipient.values)
-        return {**{self.name(slot): recipient.values[slot] for slot in self.slots},
-                **{self.name(slot, True): escaped[slot] for slot in self.slots}}
+    def values(self, recipient: Recipient, formed: bool = False) -> dict[str, str]:
+        """Name -> value, HTML and text variants of every slot; `formed`: the names as
+        tags (SendGrid's substitutions are keyed by the tag itself)."""
+        raw = recipient.values
+        escaped = html_values({slot: raw[slot] for slot in self.slots})
+        return {name: escaped[slot] if html else raw[slot]
+                for name, slot, html in (self._formed if formed else self._names)}

@@ -56,8 +56,7 @@ class SendGridTransport(HttpTransport):
         payload: dict[str, Any] = {
             "personalizations": [{
                 "to": [_party(r.name, r.email)],
-                "substitutions": {tags.form(name): value
-                                  for name, value in tags.values(r).items()},
+                "substitutions": tags.values(r, formed=True),
                 "headers": {"List-Unsubscribe": f"<{r.values['unsubscribe_url']}>"},
                 # Comes back on every event of this copy: webhooks find the delivery.
                 "custom_args": {DELIVERY_ARG: str(r.delivery_id)},
