@@ -314,3 +314,27 @@ def test_unreadable_successes_park_their_batches_and_stop_the_run(cli, day, http
     counts = status(cli)
     assert (counts["unknown"], counts["pending"], counts["sent"]) == (2, 1, 0)
     assert len(httpserver.log) == 2  # never resent
+
+
+def test_a_stop_mid_run_gives_back_the_batch_claimed_ahead(cli, day, db, httpserver, sendgrid,
+                                                           monkeypatch):
+    """The next batch is claimed while one is sent; when the run stops, that batch goes
+    back to pending as if never claimed: nothing `sending`, no attempt spent."""
+    monkeypatch.setenv("NEWSLETTER_BATCH_SIZE", "5")
+    people(cli, *(f"p{n}@example.com" for n in range(20)))
+    stop = threading.Event()
+
+    def answer(request):
+        time.sleep(0.3)  # long enough for the next claim to land
+        stop.set()  # SIGTERM during the first call
+        return Response("", status=202, headers={"X-Message-Id": "sg-1"})
+
+    httpserver.expect_request("/v3/mail/send").respond_with_handler(answer)
+    report = SendRun(load_settings(), db, stop=stop).run(DATE)
+    assert report.stopped
+    assert (report.counts["sent"], report.counts["pending"], report.counts["sending"]) == (5, 15, 0)
+    with Session(db) as session:
+        attempts = session.scalars(select(Delivery.attempts).where(
+            Delivery.state == DeliveryState.PENDING)).all()
+    assert attempts == [0] * 15
+    assert len(httpserver.log) == 1
