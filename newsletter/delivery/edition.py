@@ -72,7 +72,7 @@ def _freeze_audience(session: Session, edition_id: int, date: dt.date) -> None:
     insert = insert_for(session.get_bind().dialect.name)(Delivery).from_select(
         ["edition_id", "subscriber_id", "state", "attempts"], chosen)
     session.execute(insert.on_conflict_do_nothing(
-        index_elements=["edition_id", "subscriber_id"]))
+        index_elements=["subscriber_id", "edition_id"]))
 
 
 def rendered(edition: Edition) -> RenderedEdition:

@@ -217,10 +217,10 @@ class Delivery(Base):
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_edition_subscriber"),
+        # Subscriber first: it also finds a person's rows when erasing them cascades here
+        # (ON DELETE CASCADE runs one DELETE per subscriber), so no index of its own.
+        UniqueConstraint("subscriber_id", "edition_id", name="uq_deliveries_subscriber_edition"),
         Index("ix_deliveries_edition_state_id", "edition_id", "state", "id"),
-        # Erasing a person cascades here (ON DELETE CASCADE runs one DELETE per subscriber).
-        Index("ix_deliveries_subscriber_id", "subscriber_id"),
         # Only rows under a lease, by when it ends: lease expiry and renewal touch these few
         # rows, never the whole ledger (newsletter.store.leases).
         Index("ix_deliveries_leased", "lease_until", postgresql_where=LEASED,
