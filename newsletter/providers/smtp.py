@@ -8,8 +8,9 @@ refusal the transaction is reset (RSET, RFC 5321 4.1.1.5), so no state leaks int
 message.
 DATA is written with smtplib's low-level calls: the MIME builder's bytes already have CRLF
 line ends and no line starting with ".", so smtplib's per-message regex passes
-(`_fix_eols`, `_quote_periods` in `SMTP.data`) are skipped; a bytes.replace keeps the
-dot-stuffing guarantee (RFC 5321 4.5.2) for anything else, e.g. the DKIM header.
+(`_fix_eols`, `_quote_periods` in `SMTP.data`) are skipped, and only what is put in front
+of those bytes (the DKIM header) is dot-stuffed (RFC 5321 4.5.2): a search of the whole
+message, ~100 us for a 110 KB edition, was a third of a copy's cost.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from newsletter.errors import AuthRefused, ConfigError, TransportBug, TransportError
 from newsletter.mail.failures import Cause
 from newsletter.mail.message import Envelope, Recipient, Result
-from newsletter.mail.mime import HeaderError, encode_address
+from newsletter.mail.mime import HeaderError, address_value, encode_address
 from newsletter.mail.verp import Verp
 from newsletter.providers.base import MimeTransport, unsendable
 from newsletter.providers.dkim import DkimSigner
@@ -93,6 +94,7 @@ class SmtpTransport(MimeTransport):
     def send_batch(self, envelope: Envelope, recipients: Sequence[Recipient]) -> list[Result]:
         self.check_batch(recipients)
         builder = self.builder(envelope)
+        _check_sender(self.verp.address if self.verp else builder.sender_address)
         self.open()  # no connection at all: the whole call failed
         results: list[Result] = []
         try:
@@ -104,8 +106,7 @@ class SmtpTransport(MimeTransport):
                     results.append(unsendable(recipient, err))
                     continue
                 if self.signer:
-                    data = self.signer.sign(data)
-                data = data.replace(b"\r\n.", b"\r\n..")
+                    data = _stuffed(self.signer.sign(data)[:-len(data)]) + data
                 sender = (self.verp.return_path(recipient.delivery_id) if self.verp
                           else builder.sender_address)
                 results.append(self._deliver(sender, recipient, address, data))
@@ -163,8 +164,9 @@ def _envelope(connection: smtplib.SMTP, sender: str,
 
     With PIPELINING (RFC 2920) the three commands go in one write and the replies are
     read after: one round trip instead of three, per message."""
-    commands = [f"MAIL FROM:{smtplib.quoteaddr(sender)}",
-                f"RCPT TO:{smtplib.quoteaddr(address)}", "DATA"]
+    # Both are plain addr-specs already (encode_address, _check_sender): written as they
+    # are, not through smtplib.quoteaddr, whose parse cost ~10% of a copy.
+    commands = [f"MAIL FROM:<{sender}>", f"RCPT TO:<{address}>", "DATA"]
     stages: tuple[Stage, ...] = ("mail", "rcpt", "data")
     if not connection.has_extn("pipelining"):
         for stage, command in zip(stages, commands, strict=True):
@@ -201,6 +203,20 @@ def _refused(recipient: Recipient, stage: Stage, code: int, reply: bytes,
                              f"so every copy would fail the same way: {text}",
                              cause=cause, status=code, body=_text(reply))
     return Result(recipient, "failed", error=text, cause=cause)
+
+
+def _check_sender(address: str) -> None:
+    """Our envelope sender (the From address, or the bounce address) must be an addr-spec
+    that can go into MAIL FROM as it is; if not, no copy can go: the run stops."""
+    try:
+        address_value(address, "envelope sender")
+    except HeaderError as err:
+        raise TransportError(f"{err}: check NEWSLETTER_FROM and "
+                             "NEWSLETTER_BOUNCE_ADDRESS", cause=Cause.CONFIG) from None
+
+
+def _stuffed(head: bytes) -> bytes:
+    return head.replace(b"\r\n.", b"\r\n..")
 
 
 def _drop(connection: smtplib.SMTP | None) -> None:
