@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import gc
 import logging
 import os
 import signal
@@ -57,6 +58,9 @@ class AppContext:
 
             self._engine = make_engine(self.settings.database_url)
             ensure_schema(self._engine)
+            ctx = click.get_current_context(silent=True)
+            if ctx is not None:  # its connections closed when the command ends (see main)
+                ctx.call_on_close(self._engine.dispose)
         return self._engine
 
     @functools.cached_property
@@ -178,7 +182,15 @@ def db_upgrade(app: AppContext) -> None:
 
 
 def main() -> None:
-    cli(prog_name="newsletter")
+    try:
+        cli(prog_name="newsletter")
+    finally:
+        # On the way out Python's last garbage collections walk every object SQLAlchemy and
+        # pydantic made at import, ~0.2 s of a 0.5 s `status` here. Frozen objects are not
+        # walked; the process ends and the OS takes the memory back. Commands close what
+        # they opened themselves (the engine: AppContext.engine), so nothing waits on a
+        # collection to be closed.
+        gc.freeze()
 
 
 # Command modules register themselves on `cli`; imported last so they can import from here.
