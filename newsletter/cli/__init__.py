@@ -6,7 +6,8 @@ person can fix (NewsletterError) print as one line on stderr with exit status 1.
 Starting fast matters (a monitoring check may run `status` or `health` every minute): this
 module and the command modules import only click at the top; SQLAlchemy, Alembic,
 pydantic, Jinja2, MJML, premailer, Flask and requests are imported inside the commands
-that use them (tests/test_cli_startup.py keeps `--help` free of them).
+that use them (tests/test_cli_startup.py keeps `--help` free of them). `status` and
+`health` read through SQLAlchemy Core (AppContext.reading), never loading the ORM.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from newsletter.ops.logs import configure as configure_logs
 from newsletter.ops.logs import json_lines
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from sqlalchemy import Connection, Engine
     from sqlalchemy.orm import Session, sessionmaker
 
     from newsletter.settings import Settings
@@ -75,6 +76,15 @@ class AppContext:
         from newsletter.store.db import reader, session_factory
 
         return session_factory(reader(self.engine))
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for commands that only read, without the ORM (`status`): one
+        snapshot (its first statement begins it), no write lock on SQLite."""
+        from newsletter.store.db import reader
+
+        with reader(self.engine).connect() as conn:
+            yield conn
 
     def override(self, **values: object) -> Settings:
         """The settings with `values` in place, for the rest of the command (the demo)."""
