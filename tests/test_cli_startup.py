@@ -62,6 +62,8 @@ def test_status_and_health_load_no_rendering_web_http_or_orm(env, cli):
         assert sorted(packages(modules) & set(RENDERING_AND_WEB)) == [], args
         assert sorted(m for m in modules for heavy in NOT_TO_READ
                       if m == heavy or m.startswith(heavy + ".")) == [], args
+        if env["NEWSLETTER_DATABASE_URL"].startswith("sqlite"):  # nor the other dialect
+            assert "sqlalchemy.dialects.postgresql" not in modules, args
 
 
 def test_the_schema_head_is_read_without_alembic_as_alembic_reads_it():
