@@ -1,16 +1,18 @@
 """How fast `newsletter` starts: wall time of --help, --version, status and health, beside
-the bare interpreter measured in the same run, and the share of each spent importing
-(`python -X importtime`, summed over top-level imports).
+the bare interpreter measured in the same run, the CPU time each used (user + system),
+and the share of each spent importing (`python -X importtime`, summed over top-level
+imports).
 
     .venv/bin/python bench/bench_startup.py [runs]
 
 Run in a scratch folder with a demo database (made here). On a loaded machine the wall
-times swing; the import share and the ratio to the bare interpreter say more.
+times swing (a process waits for a core); CPU time and the import share say more.
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -20,13 +22,17 @@ import time
 COMMANDS = [("--help",), ("--version",), ("status",), ("health",)]
 
 
-def wall(args: list[str], cwd: str, runs: int) -> float:
-    times = []
+def timed(args: list[str], cwd: str, runs: int) -> tuple[float, float]:
+    """Median wall and CPU seconds of `runs` runs."""
+    walls, cpus = [], []
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         subprocess.run(args, cwd=cwd, capture_output=True, check=False)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def import_seconds(args: list[str], cwd: str) -> float:
@@ -48,14 +54,15 @@ def main() -> None:
         del os.environ[key]
     subprocess.run([sys.executable, "-m", "newsletter", "demo"], cwd=folder,
                    capture_output=True, check=True)
-    bare = wall([sys.executable, "-c", "pass"], folder, runs)
+    bare, _ = timed([sys.executable, "-c", "pass"], folder, runs)
     print(f"python -c pass: {bare * 1000:.0f} ms (baseline, {runs} runs, median)")
     for command in COMMANDS:
         args = ["-m", "newsletter", *command]
-        seconds = wall([sys.executable, *args], folder, runs)
+        seconds, cpu = timed([sys.executable, *args], folder, runs)
         imports = import_seconds(args, folder)
         print(f"newsletter {' '.join(command):<10} {seconds * 1000:6.0f} ms "
-              f"({seconds / bare:4.1f}x bare python; imports {imports * 1000:.0f} ms)")
+              f"({seconds / bare:4.1f}x bare python; cpu {cpu * 1000:.0f} ms; "
+              f"imports {imports * 1000:.0f} ms)")
     print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from jobs.clock import Slot, latest_slot
-from newsletter.delivery import ledger
+from newsletter.delivery import tally
 from newsletter.delivery.edition import find_edition
 from newsletter.delivery.report import SendReport
 from newsletter.delivery.run import SendRun
@@ -62,7 +62,7 @@ class Reconciler:
                 self._note("complete", slot.date, logging.INFO,
                            "edition %s is complete: nothing to send", slot.date)
                 return "complete"
-            counts = ledger.counts(session, edition.id)
+            counts = tally.counts(session, edition.id)
         # Rows still `sending` belong to a live sender (expired leases were made `unknown`
         # by housekeeping); with none of those left, a resume also marks the edition done.
         if counts["pending"] or not (counts["sending"] or counts["unknown"]):

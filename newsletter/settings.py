@@ -14,7 +14,6 @@ from typing import Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -32,6 +31,8 @@ def check_address(value: str) -> str:
     """Syntax-check one address (no DNS) and return it normalised. No SMTPUTF8: an address
     with non-ASCII before the @ cannot go into the headers our transports write, so it is
     refused here rather than bounced later."""
+    from email_validator import validate_email  # ~20 ms to import: only when there is one
+
     return validate_email(value.strip(), check_deliverability=False,
                           allow_smtputf8=False).normalized
 
@@ -136,6 +137,8 @@ class Settings(BaseSettings):
     @field_validator("signup_rate_limit")
     @classmethod
     def _limit(cls, value: str) -> str:
+        if value == cls.model_fields["signup_rate_limit"].default:
+            return value  # known good: importing the parser costs every command ~15 ms
         from limits import parse_many  # Flask-Limiter's own parser: the syntax it accepts
 
         try:
@@ -204,6 +207,10 @@ class Settings(BaseSettings):
     @field_validator("test_recipients")
     @classmethod
     def _recipients(cls, value: str) -> str:
+        if not value.strip():
+            return ""
+        from email_validator import EmailNotValidError
+
         try:
             return ",".join(check_address(a) for a in value.split(",") if a.strip())
         except EmailNotValidError as err:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from jobs.daemon import Daemon
 from jobs.housekeeping import housekeeping
 from jobs.reconcile import Reconciler
-from newsletter.delivery import ledger
+from newsletter.delivery import tally
 from newsletter.delivery.edition import find_edition
 from newsletter.settings import Settings, load_settings
 from newsletter.store.db import make_engine
@@ -197,7 +197,7 @@ def test_housekeeping_expires_leases_and_sign_ups_never_confirmed(world, cli, ca
     with Session(world) as session:
         emails = set(session.scalars(select(Subscriber.email)))
         edition = find_edition(session, DAY)
-        assert ledger.counts(session, edition.id)["unknown"] == 1
+        assert tally.counts(session, edition.id)["unknown"] == 1
     assert "stale@example.com" not in emails
     assert {"recent@example.com", "p000@example.com"} <= emails
     assert "1 deliveries turned unknown" in caplog.text
@@ -288,7 +288,7 @@ def test_sigterm_mid_send_stops_cleanly_and_loses_nothing(env, cli, engine, tmp_
         log.close()
     sent = sum(received(settings).values())
     with Session(engine) as session:
-        counts = ledger.counts(session, find_edition(session, day).id)
+        counts = tally.counts(session, find_edition(session, day).id)
     assert 10 <= sent < people
     assert counts == {**counts, "sent": sent, "pending": people - sent, "sending": 0,
                       "unknown": 0}

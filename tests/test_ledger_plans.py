@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from newsletter.delivery import ledger
-from newsletter.delivery.prune import edition_counts
+from newsletter.delivery.edition import find_edition
+from newsletter.delivery.tally import edition_counts
 from newsletter.store.db import make_engine, upgrade
 from newsletter.store.leases import renew
-from newsletter.store.models import Edition
 from subscribers import service
 
 pytestmark = pytest.mark.postgres
@@ -80,11 +80,10 @@ def no_seq_scan(explained: list[str], *indexes: str) -> None:
 
 
 def test_status_counts_use_the_edition_state_index(big):
-    def status() -> None:
-        with Session(big) as session:
-            edition = session.scalar(sa.select(Edition).where(
-                Edition.date == dt.date(2026, 1, 20)))
-            assert edition_counts(session, edition)["sent"] == PEOPLE
+    def status() -> None:  # as `newsletter status` reads
+        with big.connect() as conn:
+            edition = find_edition(conn, dt.date(2026, 1, 20))
+            assert edition_counts(conn, edition)["sent"] == PEOPLE
     no_seq_scan(plans(big, status), "ix_deliveries_edition_state_id")
 
 

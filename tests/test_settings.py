@@ -42,11 +42,20 @@ def test_environment_wins_over_dotenv(env, tmp_path, monkeypatch):
     ("NEWSLETTER_BOUNCE_IMAP_URL", "pop3://u:p@host/", "NEWSLETTER_BOUNCE_IMAP_URL: expected"),
     ("NEWSLETTER_BOUNCE_FETCH_MINUTES", "5", "needs NEWSLETTER_BOUNCE_IMAP_URL"),
     ("NEWSLETTER_SOFT_BOUNCE_LIMIT", "0", "NEWSLETTER_SOFT_BOUNCE_LIMIT"),
+    ("NEWSLETTER_SIGNUP_RATE_LIMIT", "lots", "NEWSLETTER_SIGNUP_RATE_LIMIT: expected a rate"),
 ])
 def test_bad_values_name_the_variable(env, monkeypatch, name, value, expected):
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=expected):
         load_settings()
+
+
+def test_the_default_rate_limit_left_unparsed_is_one_flask_limiter_accepts():
+    from limits import parse_many
+
+    from newsletter.settings import Settings
+
+    assert parse_many(Settings.model_fields["signup_rate_limit"].default)
 
 
 def test_secrets_are_not_echoed(env, monkeypatch):

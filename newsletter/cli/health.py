@@ -27,7 +27,7 @@ def health(app: AppContext, as_json: bool) -> None:
     from jobs.clock import latest_slot
     from newsletter.ops import health as checks
     from newsletter.store.db import make_engine
-    from newsletter.store.models import utcnow
+    from newsletter.store.tables import utcnow
 
     settings = app.settings
     engine = make_engine(settings.database_url)  # not app.engine: that would upgrade

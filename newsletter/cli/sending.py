@@ -24,11 +24,12 @@ from newsletter.errors import SendError
 from newsletter.ops.logs import progress_log
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection, Row
+
     from newsletter.bounces import report as bounce_report
     from newsletter.delivery import ledger
     from newsletter.delivery.report import Progress as SendProgress
     from newsletter.delivery.report import SendReport
-    from newsletter.store.models import Run
 
 EXIT_UNKNOWN = 3  # deliveries whose fate is unknown remain: the operator must decide
 
@@ -118,27 +119,25 @@ def status(app: AppContext, date: dt.date | None, as_json: bool, failures: bool)
     the counts kept when its rows were deleted.
     """
     from newsletter.bounces import report as bounce_report
-    from newsletter.delivery import ledger
     from newsletter.delivery.edition import find_edition
-    from newsletter.delivery.prune import edition_counts
+    from newsletter.delivery.tally import STATES, edition_counts
     from newsletter.store import mail_queue
-    from newsletter.store.models import utcnow
     from newsletter.store.runs import last_runs
+    from newsletter.store.tables import utcnow
 
     day = app.day(date)
-    with app.read_sessions() as session:  # reads only: answers while a send is writing
-        edition = find_edition(session, day)
+    with app.reading() as conn:  # reads only: answers while a send is writing
+        edition = find_edition(conn, day)
         if failures:
-            _show_failures(day, ledger.troubles(session, edition.id) if edition else [],
-                           bounce_report.later(session, edition.id) if edition else [],
+            _show_failures(day, _troubles(conn, edition.id) if edition else [],
+                           bounce_report.later(conn, edition.id) if edition else [],
                            as_json)
             return
-        counts = edition_counts(session, edition) if edition else {
-            s: 0 for s in ledger.STATES}
-        runs = last_runs(session)
-        mail = mail_queue.counts(session, since=utcnow() - mail_queue.LIFETIME)
-        oldest = mail_queue.oldest_waiting(session)
-        by_mail = bounce_report.counts(session, edition.id) if edition else {}
+        counts = edition_counts(conn, edition) if edition else {s: 0 for s in STATES}
+        runs = last_runs(conn)
+        mail = mail_queue.counts(conn, since=utcnow() - mail_queue.LIFETIME)
+        oldest = mail_queue.oldest_waiting(conn)
+        by_mail = bounce_report.counts(conn, edition.id) if edition else {}
     info = {"date": day.isoformat(), "edition": edition.status.value if edition else None,
             **counts, "total": sum(counts.values()), "bounced_by_mail": by_mail,
             "last_run": _run_json(runs[0]) if runs else None,
@@ -148,7 +147,7 @@ def status(app: AppContext, date: dt.date | None, as_json: bool, failures: bool)
         click.echo(json.dumps(info))
         return
     click.echo(f"edition {day}: {info['edition'] or 'not created yet'}")
-    for state in ledger.STATES:
+    for state in STATES:
         click.echo(f"  {state:<8} {counts[state]}")
     if by_mail:  # newsletter bounces fetch / process: what came back after the send
         click.echo("came back by mail: " + ", ".join(f"{n} {k}" for k, n in by_mail.items()))
@@ -158,6 +157,17 @@ def status(app: AppContext, date: dt.date | None, as_json: bool, failures: bool)
     click.echo("mail queue (confirmations, links; the last day): "
                + ", ".join(f"{n} {state}" for state, n in mail.items())
                + (f"; oldest queued since {oldest:%Y-%m-%d %H:%M:%S}Z" if oldest else ""))
+
+
+def _troubles(conn: Connection, edition_id: int) -> list[ledger.Trouble]:
+    """The ledger's failed and unknown copies, read through an ORM session on the same
+    connection (the one listing of `status` that loads the ORM)."""
+    from sqlalchemy.orm import Session
+
+    from newsletter.delivery import ledger
+
+    with Session(conn) as session:
+        return ledger.troubles(session, edition_id)
 
 
 def _show_failures(day: dt.date, troubles: list[ledger.Trouble],
@@ -189,14 +199,14 @@ def _show_failures(day: dt.date, troubles: list[ledger.Trouble],
                        f"{b.detail or ''}".rstrip())
 
 
-def _run_json(run: Run) -> dict:
+def _run_json(run: Row) -> dict:
     return {"kind": run.kind, "date": run.edition_date.isoformat() if run.edition_date else None,
             "started_at": run.started_at.isoformat(),
             "finished_at": run.finished_at.isoformat() if run.finished_at else None,
             "outcome": run.outcome, "detail": run.detail}
 
 
-def _run_line(run: Run) -> str:
+def _run_line(run: Row) -> str:
     return (f"{run.kind} {run.edition_date} started {run.started_at:%Y-%m-%d %H:%M:%S}Z, "
             f"{run.outcome or 'running'}: {run.detail or ''}").rstrip(": ")
 

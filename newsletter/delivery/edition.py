@@ -11,40 +11,42 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, literal, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, Row, literal, select, update
 
 from newsletter.render.slots import SlottedText
-from newsletter.settings import Settings
 from newsletter.store.audience import audience
 from newsletter.store.db import insert_for
-from newsletter.store.models import (
-    Delivery,
+from newsletter.store.tables import (
     DeliveryState,
-    Edition,
     EditionStatus,
-    Subscriber,
+    deliveries,
+    editions,
+    subscribers,
     utcnow,
 )
-from newsletter.stories.desk import lock_day
-from newsletter.stories.imports import require_day
 
-if TYPE_CHECKING:  # rendering (Jinja2, MJML, premailer) loads only to render or read one:
-    # `status` and `health` find an edition without it
+if TYPE_CHECKING:  # rendering (Jinja2, MJML, premailer), the stories and the ORM load only
+    # to freeze or read an edition: `status` and `health` find one without them
+    from sqlalchemy.orm import Session
+
     from newsletter.render.edition import RenderedEdition
+    from newsletter.settings import Settings
 
 
-def find_edition(session: Session, date: dt.date) -> Edition | None:
-    return session.scalar(select(Edition).where(Edition.date == date))
+def find_edition(db: Connection | Session, date: dt.date) -> Row | None:
+    """The `editions` row of `date` (id, date, subject, content, status, counts, ...)."""
+    return db.execute(select(editions).where(editions.c.date == date)).first()
 
 
-def freeze_edition(session: Session, settings: Settings, date: dt.date) -> Edition:
+def freeze_edition(session: Session, settings: Settings, date: dt.date) -> Row:
     """The edition of `date`, creating it (render + audience) if it does not exist yet.
     Runs inside the caller's transaction; commit it before sending anything."""
     edition = find_edition(session, date)
     if edition is not None:
         return edition
     from newsletter.render.edition import render_edition
+    from newsletter.stories.desk import lock_day
+    from newsletter.stories.imports import require_day
 
     # Wait for an editor's change in flight to that day (the desk holds the same lock), so
     # the frozen render has it, and no change lands after the freeze unseen.
@@ -54,40 +56,39 @@ def freeze_edition(session: Session, settings: Settings, date: dt.date) -> Editi
     # Its web page is frozen with it: the archive shows what was sent, every story whole.
     web = render_edition(stories, date=date, settings=settings, web=True)
     insert = insert_for(session.get_bind().dialect.name)
-    row = insert(Edition).values(date=date, subject=rendered.subject,
-                                 content={**rendered.to_json(), "web_html": web.html.to_json()},
-                                 status=EditionStatus.SENDING,
-                                 created_at=utcnow())
+    row = insert(editions).values(date=date, subject=rendered.subject,
+                                  content={**rendered.to_json(), "web_html": web.html.to_json()},
+                                  status=EditionStatus.SENDING,
+                                  created_at=utcnow())
     inserted = session.execute(row.on_conflict_do_nothing(index_elements=["date"])
-                               .returning(Edition.id)).scalar()
+                               .returning(editions.c.id)).scalar()
     if inserted is not None:
         _freeze_audience(session, inserted, date)
-    session.expire_all()
     return find_edition(session, date)
 
 
 def _freeze_audience(session: Session, edition_id: int, date: dt.date) -> None:
-    chosen = select(literal(edition_id), Subscriber.id, literal(DeliveryState.PENDING.value),
-                    literal(0)).where(audience(date))
-    insert = insert_for(session.get_bind().dialect.name)(Delivery).from_select(
+    chosen = select(literal(edition_id), subscribers.c.id,
+                    literal(DeliveryState.PENDING.value), literal(0)).where(audience(date))
+    insert = insert_for(session.get_bind().dialect.name)(deliveries).from_select(
         ["edition_id", "subscriber_id", "state", "attempts"], chosen)
     session.execute(insert.on_conflict_do_nothing(
         index_elements=["subscriber_id", "edition_id"]))
 
 
-def rendered(edition: Edition) -> RenderedEdition:
+def rendered(edition: Row) -> RenderedEdition:
     from newsletter.render.edition import RenderedEdition
 
     return RenderedEdition.from_json(edition.content)
 
 
-def web_page(edition: Edition) -> SlottedText:
+def web_page(edition: Row) -> SlottedText:
     """The edition as a web page (the archive, "view in browser"), frozen with it."""
     return SlottedText.from_json(edition.content["web_html"])
 
 
 def mark_complete(engine: Engine, edition_id: int) -> None:
-    with Session(engine) as session, session.begin():
-        edition = session.get(Edition, edition_id)
-        if edition is not None and edition.status != EditionStatus.COMPLETE:
-            edition.status, edition.completed_at = EditionStatus.COMPLETE, utcnow()
+    with engine.begin() as conn:
+        conn.execute(update(editions).where(editions.c.id == edition_id,
+                                            editions.c.status != EditionStatus.COMPLETE)
+                     .values(status=EditionStatus.COMPLETE, completed_at=utcnow()))

@@ -39,7 +39,6 @@ from newsletter.store.suppression import leave_or_suppress
 log = logging.getLogger(__name__)
 RETRY_BASE_SECONDS = 2.0
 RETRY_CAP_SECONDS = 300.0
-STATES = [s.value for s in DeliveryState]
 LEASE_EXPIRED = "the sender stopped mid-batch (lease expired): it may or may not have gone out"
 
 
@@ -272,13 +271,6 @@ def requeue_unknown(engine: Engine, edition_id: int) -> int:
             Delivery.edition_id == edition_id, Delivery.state == DeliveryState.UNKNOWN)
             .values(state=DeliveryState.PENDING, next_attempt_at=None, claimed_by=None,
                     updated_at=utcnow())).rowcount
-
-
-def counts(session: Session, edition_id: int) -> dict[str, int]:
-    found = dict(session.execute(select(Delivery.state, func.count())
-                                 .where(Delivery.edition_id == edition_id)
-                                 .group_by(Delivery.state)).all())
-    return {state: found.get(DeliveryState(state), 0) for state in STATES}
 
 
 @dataclass(frozen=True)

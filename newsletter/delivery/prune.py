@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from newsletter.delivery import ledger
-from newsletter.store.leases import expired_by_edition
+from newsletter.delivery import tally
 from newsletter.store.models import Delivery, Edition, EditionStatus, utcnow
 
 BATCH = 5000  # rows per delete: ~50 ms on PostgreSQL here, so locks stay short
@@ -26,19 +25,6 @@ BATCH = 5000  # rows per delete: ~50 ms on PostgreSQL here, so locks stay short
 class PruneReport:
     editions: int
     rows: int
-
-
-def edition_counts(session: Session, edition: Edition) -> dict[str, int]:
-    """Counts by state: rolled up if the edition was pruned, else live from the ledger,
-    with rows whose lease ran out shown as `unknown` (what the next check makes them)."""
-    if edition.counts is not None:
-        return {state: edition.counts.get(state, 0) for state in ledger.STATES}
-    counts = ledger.counts(session, edition.id)
-    if counts["sending"]:
-        gone = expired_by_edition(session, edition.id)
-        counts["sending"] -= gone
-        counts["unknown"] += gone
-    return counts
 
 
 def prune(engine: Engine, keep_days: int, today: dt.date, batch: int = BATCH) -> PruneReport:
@@ -64,7 +50,7 @@ def _roll_up(engine: Engine, edition_id: int) -> None:
         edition = session.get(Edition, edition_id)
         if edition.counts is None:  # rolled once; a resumed prune keeps the first count
             session.execute(update(Edition).where(Edition.id == edition_id).values(
-                counts=ledger.counts(session, edition_id), pruned_at=utcnow()))
+                counts=tally.counts(session, edition_id), pruned_at=utcnow()))
 
 
 def _delete_rows(engine: Engine, edition_id: int, batch: int) -> int:

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from newsletter.delivery import ledger
+from newsletter.delivery import ledger, tally
 from newsletter.delivery.claim import Claimer
 from newsletter.delivery.edition import freeze_edition, mark_complete, rendered
 from newsletter.delivery.record import Recorder
@@ -145,7 +145,7 @@ class SendRun:
 
     def _counts(self, edition_id: int) -> dict[str, int]:
         with Session(self.engine) as session:
-            return ledger.counts(session, edition_id)
+            return tally.counts(session, edition_id)
 
 
 def _as_send_error(err: BaseException) -> BaseException:

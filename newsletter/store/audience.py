@@ -7,13 +7,14 @@ import datetime as dt
 
 from sqlalchemy import ColumnElement, and_, exists, or_
 
-from newsletter.store.models import Subscriber, SubscriberStatus, Suppression
+from newsletter.store.tables import SubscriberStatus, subscribers, suppressions
 
 
 def audience(date: dt.date) -> ColumnElement[bool]:
     """Confirmed, not suppressed, not paused that day."""
+    person = subscribers.c
     return and_(
-        Subscriber.status == SubscriberStatus.CONFIRMED,
-        or_(Subscriber.paused_until.is_(None), Subscriber.paused_until < date),
-        ~exists().where(Suppression.email_key == Subscriber.email_key),
+        person.status == SubscriberStatus.CONFIRMED,
+        or_(person.paused_until.is_(None), person.paused_until < date),
+        ~exists().where(suppressions.c.email_key == person.email_key),
     )

@@ -27,16 +27,13 @@ from sqlalchemy import (
     event,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
-from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.errors import ConfigError, NewsletterError
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any fixed number: PostgreSQL advisory lock serialising concurrent upgrades.
@@ -113,7 +110,11 @@ def upgrade(engine: Engine) -> None:
 def insert_for(dialect: str):
     """The dialect's own INSERT, for ON CONFLICT DO NOTHING (insert-or-nothing: freezing an
     audience, suppressing an address twice at once, importing a list)."""
-    return pg_insert if dialect == "postgresql" else sqlite_insert
+    if dialect == "postgresql":  # each dialect imported when used: ~20 ms for PostgreSQL's
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
 
 
 def among(column: ColumnElement, values: Iterable, dialect: str) -> ColumnElement:
@@ -121,6 +122,8 @@ def among(column: ColumnElement, values: Iterable, dialect: str) -> ColumnElemen
     instead of a thousand, which PostgreSQL plans ~5x faster (measured here: 7 ms vs 33 ms
     for 1,000 ids), on the claim and record path of every batch."""
     if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     return column.in_(list(values))
 
@@ -184,6 +187,8 @@ def ensure_schema(engine: Engine) -> None:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
+    from sqlalchemy.orm import sessionmaker  # the ORM loads for the commands that use it
+
     return sessionmaker(engine, expire_on_commit=False)
 
 

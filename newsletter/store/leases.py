@@ -18,16 +18,15 @@ import datetime as dt
 import logging
 import threading
 
-from sqlalchemy import ColumnElement, Engine, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Connection, Engine, func, select, update
 
-from newsletter.store.models import Delivery, DeliveryState, UTCDateTime
+from newsletter.store.tables import DeliveryState, UTCDateTime, deliveries
 
 log = logging.getLogger(__name__)
 SQLITE_FORMAT = "%Y-%m-%d %H:%M:%f000"  # %f is SS.SSS: padded to SQLAlchemy's microseconds
 
 
-def clock(engine: Engine, seconds: float = 0) -> ColumnElement:
+def clock(engine: Engine | Connection, seconds: float = 0) -> ColumnElement:
     """The database's current time, plus `seconds`, as an SQL expression."""
     if engine.dialect.name == "sqlite":
         return func.strftime(SQLITE_FORMAT, "now", f"{seconds:+.3f} seconds",
@@ -35,26 +34,25 @@ def clock(engine: Engine, seconds: float = 0) -> ColumnElement:
     return func.now() + dt.timedelta(seconds=seconds)
 
 
-def lapsed(engine: Engine) -> tuple:
+def lapsed(engine: Engine | Connection) -> tuple:
     """Rows under a lease that has run out (the partial index's own predicate first)."""
-    return (Delivery.state == DeliveryState.SENDING, Delivery.lease_until < clock(engine))
+    return (deliveries.c.state == DeliveryState.SENDING,
+            deliveries.c.lease_until < clock(engine))
 
 
-def expired_by_edition(session: Session, edition_id: int) -> int:
+def expired_by_edition(conn: Connection, edition_id: int) -> int:
     """How many of an edition's rows are under a lease that ran out, without writing: a
     read-only `status` shows them as `unknown` (the next send or check turns them so)."""
-    engine = session.get_bind()
-    return session.scalar(select(func.count()).select_from(Delivery).where(
-        *lapsed(engine), Delivery.edition_id == edition_id)) or 0
+    return conn.scalar(select(func.count()).select_from(deliveries).where(
+        *lapsed(conn), deliveries.c.edition_id == edition_id)) or 0
 
 
 def renew(engine: Engine, worker: str, lease_seconds: int) -> int:
     """Push this worker's leases forward; how many rows it still holds."""
-    with Session(engine) as session, session.begin():
-        return session.execute(update(Delivery).where(
-            Delivery.state == DeliveryState.SENDING, Delivery.claimed_by == worker).values(
-            lease_until=clock(engine, lease_seconds))
-            .execution_options(synchronize_session=False)).rowcount
+    with engine.begin() as conn:
+        return conn.execute(update(deliveries).where(
+            deliveries.c.state == DeliveryState.SENDING, deliveries.c.claimed_by == worker)
+            .values(lease_until=clock(engine, lease_seconds))).rowcount
 
 
 class Heartbeat:

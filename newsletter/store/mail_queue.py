@@ -8,6 +8,9 @@ SQLite through BEGIN IMMEDIATE. Unlike an edition, a confirmation sent twice har
 and one never sent loses a reader, so a claim whose drainer died is simply queued again.
 Transient failures wait with exponential backoff; whatever has not gone out within a day
 expires (a day-old confirmation is more confusing than useful).
+
+Core statements on newsletter.store.tables: `status` and `health` read the queue without
+loading the ORM, and every function here runs on a Connection or an ORM Session alike.
 """
 
 from __future__ import annotations
@@ -16,19 +19,22 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
-from newsletter.store.models import (
+from newsletter.store.tables import (
     MailState,
-    QueuedMail,
-    Subscriber,
     SubscriberStatus,
-    Suppression,
     SuppressionReason,
+    mail_queue,
+    subscribers,
+    suppressions,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +43,13 @@ LIFETIME = dt.timedelta(days=1)
 BACKOFF_BASE_SECONDS = 60.0
 BACKOFF_CAP_SECONDS = 3600.0
 STATES = [s.value for s in MailState]
+mail = mail_queue.c  # its columns: mail.state, mail.created_at ...
 
 
-def enqueue(session: Session, kind: str, subscriber_id: int, name: str | None = None) -> None:
+def enqueue(db: Connection | Session, kind: str, subscriber_id: int,
+            name: str | None = None) -> None:
     """Queue one email; the caller's transaction commits it with whatever caused it."""
-    session.add(QueuedMail(kind=kind, subscriber_id=subscriber_id, name=name))
+    db.execute(insert(mail_queue).values(kind=kind, subscriber_id=subscriber_id, name=name))
 
 
 @dataclass(frozen=True)
@@ -61,34 +69,34 @@ def claim(engine: Engine, limit: int, lease_seconds: int) -> list[Claimed]:
     """Expire what is too old, queue again what a dead drainer held, then take up to
     `limit` due emails under a lease."""
     now = utcnow()
-    due = (select(QueuedMail.id)
-           .where(QueuedMail.state == MailState.QUEUED, QueuedMail.next_attempt_at <= now)
-           .order_by(QueuedMail.id).limit(limit).with_for_update(skip_locked=True))
-    with Session(engine) as session, session.begin():
-        session.execute(update(QueuedMail).where(
-            QueuedMail.state == MailState.SENDING, QueuedMail.lease_until < now).values(
+    due = (select(mail.id)
+           .where(mail.state == MailState.QUEUED, mail.next_attempt_at <= now)
+           .order_by(mail.id).limit(limit).with_for_update(skip_locked=True))
+    person = subscribers.c
+    with engine.begin() as conn:
+        conn.execute(update(mail_queue).where(
+            mail.state == MailState.SENDING, mail.lease_until < now).values(
             state=MailState.QUEUED, lease_until=None))
-        session.execute(update(QueuedMail).where(
-            QueuedMail.state == MailState.QUEUED, QueuedMail.created_at < now - LIFETIME).values(
-            state=MailState.EXPIRED, error=func.coalesce(QueuedMail.error, "not sent")
+        conn.execute(update(mail_queue).where(
+            mail.state == MailState.QUEUED, mail.created_at < now - LIFETIME).values(
+            state=MailState.EXPIRED, error=func.coalesce(mail.error, "not sent")
             + " (expired after a day)"))
-        taken = session.scalars(
-            update(QueuedMail).where(QueuedMail.id.in_(due.scalar_subquery()))
-            .values(state=MailState.SENDING, attempts=QueuedMail.attempts + 1,
+        taken = conn.scalars(
+            update(mail_queue).where(mail.id.in_(due.scalar_subquery()))
+            .values(state=MailState.SENDING, attempts=mail.attempts + 1,
                     lease_until=now + dt.timedelta(seconds=lease_seconds))
-            .returning(QueuedMail.id).execution_options(synchronize_session=False)).all()
+            .returning(mail.id)).all()
         if not taken:
             return []
         recent = (select(func.count()).where(
-            QueuedMail.subscriber_id == Subscriber.id, QueuedMail.state == MailState.SENT,
-            QueuedMail.sent_at > now - LIFETIME).correlate(Subscriber).scalar_subquery())
-        rows = session.execute(
-            select(QueuedMail.id, QueuedMail.kind, Subscriber.id, Subscriber.email,
-                   Subscriber.name, Subscriber.status, Suppression.reason, recent,
-                   QueuedMail.attempts)
-            .join(Subscriber, Subscriber.id == QueuedMail.subscriber_id)
-            .outerjoin(Suppression, Suppression.email_key == Subscriber.email_key)
-            .where(QueuedMail.id.in_(taken)).order_by(QueuedMail.id)).all()
+            mail.subscriber_id == person.id, mail.state == MailState.SENT,
+            mail.sent_at > now - LIFETIME).correlate(subscribers).scalar_subquery())
+        rows = conn.execute(
+            select(mail.id, mail.kind, person.id, person.email, person.name, person.status,
+                   suppressions.c.reason, recent, mail.attempts)
+            .join(subscribers, person.id == mail.subscriber_id)
+            .outerjoin(suppressions, suppressions.c.email_key == person.email_key)
+            .where(mail.id.in_(taken)).order_by(mail.id)).all()
     return [Claimed(*row) for row in rows]
 
 
@@ -103,9 +111,10 @@ def record(engine: Engine, outcomes: Iterable[Outcome]) -> None:
     """Write each email's fate; one to try again waits 1, 2, 4 ... 60 minutes, or expires
     when its next try would fall after its day."""
     now = utcnow()
-    with Session(engine) as session, session.begin():
+    with engine.begin() as conn:
         for outcome in outcomes:
-            row = session.get(QueuedMail, outcome.item.id)
+            row = conn.execute(select(mail.id, mail.state, mail.attempts, mail.created_at)
+                               .where(mail.id == outcome.item.id)).first()
             if row is None:  # the subscriber was erased meanwhile (ON DELETE CASCADE)
                 continue
             if (row.state, row.attempts) != (MailState.SENDING, outcome.item.attempt):
@@ -114,13 +123,14 @@ def record(engine: Engine, outcomes: Iterable[Outcome]) -> None:
                 log.warning("mail %d is no longer this drainer's: its result is not "
                             "recorded", row.id)
                 continue
-            row.state, row.error, row.lease_until = outcome.state, outcome.error, None
+            fate = {"state": outcome.state, "error": outcome.error, "lease_until": None}
             if outcome.state == MailState.SENT:
-                row.sent_at = now
+                fate["sent_at"] = now
             elif outcome.state == MailState.QUEUED:
-                row.next_attempt_at = now + backoff(row.attempts)
-                if row.next_attempt_at > row.created_at + LIFETIME:
-                    row.state = MailState.EXPIRED
+                fate["next_attempt_at"] = now + backoff(row.attempts)
+                if fate["next_attempt_at"] > row.created_at + LIFETIME:
+                    fate["state"] = MailState.EXPIRED
+            conn.execute(update(mail_queue).where(mail.id == row.id).values(**fate))
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -128,36 +138,35 @@ def backoff(attempts: int) -> dt.timedelta:
                                     BACKOFF_CAP_SECONDS))
 
 
-def counts(session: Session, since: dt.datetime) -> dict[str, int]:
+def counts(db: Connection | Session, since: dt.datetime) -> dict[str, int]:
     """Emails by state: all waiting or in flight, and those that ended after `since`."""
     waiting = (MailState.QUEUED, MailState.SENDING)
-    rows = session.execute(
-        select(QueuedMail.state, func.count()).where(
-            QueuedMail.state.in_(waiting) | (QueuedMail.created_at >= since))
-        .group_by(QueuedMail.state)).all()
+    rows = db.execute(
+        select(mail.state, func.count()).where(
+            mail.state.in_(waiting) | (mail.created_at >= since))
+        .group_by(mail.state)).all()
     found = {str(state): n for state, n in rows}
     return {state: found.get(state, 0) for state in STATES}
 
 
-def oldest_waiting(session: Session) -> dt.datetime | None:
-    return session.scalar(select(func.min(QueuedMail.created_at)).where(
-        QueuedMail.state == MailState.QUEUED))
+def oldest_waiting(db: Connection | Session) -> dt.datetime | None:
+    return db.scalar(select(func.min(mail.created_at)).where(mail.state == MailState.QUEUED))
 
 
-def forget_done(session: Session, before: dt.datetime) -> int:
+def forget_done(db: Connection | Session, before: dt.datetime) -> int:
     """Delete emails that ended before `before` (kept a while for `status`, and for the
     name a sign-up asked for, applied when its link is confirmed)."""
-    return session.execute(delete(QueuedMail).where(
-        QueuedMail.state.not_in((MailState.QUEUED, MailState.SENDING)),
-        QueuedMail.created_at < before)).rowcount
+    return db.execute(delete(mail_queue).where(
+        mail.state.not_in((MailState.QUEUED, MailState.SENDING)),
+        mail.created_at < before)).rowcount
 
 
-def requested_name(session: Session, request_id: int | None,
+def requested_name(db: Connection | Session, request_id: int | None,
                    subscriber_id: int) -> tuple[bool, str | None]:
     """(found, name) of the sign-up request a confirmation link answers."""
     if request_id is None:
         return False, None
-    row = session.get(QueuedMail, request_id)
+    row = db.execute(select(mail.subscriber_id, mail.name).where(mail.id == request_id)).first()
     if row is None or row.subscriber_id != subscriber_id:
         return False, None
     return True, row.name

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash
 from werkzeug.wrappers import Response
 
-from newsletter.delivery.prune import edition_counts
+from newsletter.delivery.tally import edition_counts
 from newsletter.errors import NewsletterError
 from newsletter.mail.links import slot_values
 from newsletter.render.edition import render_edition
@@ -106,7 +106,8 @@ def test_send() -> Response:
 
 def _recent(limit: int = 10) -> list[tuple[Edition, dict[str, int]]]:
     editions = read_db().scalars(select(Edition).order_by(Edition.date.desc()).limit(limit))
-    return [(edition, edition_counts(read_db(), edition)) for edition in editions]
+    return [(edition, edition_counts(read_db().connection(), edition))
+            for edition in editions]
 
 
 def day_from(value: str | None) -> dt.date:
