@@ -1,12 +1,6 @@
 """Claiming, the first step of a sender's loop: wait for the rate limit, take a batch of
 due deliveries under a lease (newsletter.delivery.ledger), and make each one a recipient
 with its own signed links.
-
-Each sender's next batch is claimed ahead, in a thread of its own, while the current one
-is being sent: the claim is the database's work, the sending is this process's, and the
-two overlap instead of taking turns (on PostgreSQL a claim of 1,000 rows costs about as
-much as building and posting them). A batch claimed ahead but never sent (the run stops)
-is given back, as if never claimed.
 """
 
 from __future__ import annotations
@@ -15,7 +9,6 @@ import datetime as dt
 import logging
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -23,7 +16,6 @@ from sqlalchemy.orm import Session
 from newsletter.delivery import ledger
 from newsletter.mail.links import Links
 from newsletter.mail.message import Recipient
-from newsletter.ops.logs import in_context
 from newsletter.providers.base import Transport
 from newsletter.settings import Settings
 from newsletter.store.models import utcnow
@@ -72,53 +64,29 @@ class Claimer:
         self.links = Links(settings)
         self.limiter = RateLimiter(settings.rate_limit)
         self.after: dict[str, int] = {}  # each sender's last claimed id (ledger.claim)
-        self.ahead: dict[str, Future] = {}  # each sender's next batch, being claimed
-        self.pool = ThreadPoolExecutor(thread_name_prefix="claim-ahead")
 
     def next_batch(self, worker: str, size: int) -> list[Recipient] | None:
         """Up to `size` recipients; [] when only retries not yet due remain (after waiting
         a little for them) or nothing is left above this sender's last batch (the next
         claim starts from the first id); None when nothing is left or a stop was asked."""
-        ahead = self.ahead.pop(worker, None)
-        batch = ahead.result() if ahead is not None else self._claim(worker, size)
-        if batch is None:
-            return None
-        if not batch:
-            if self.after.get(worker):  # once more from the start: retries due, rows given back
-                self.after[worker] = 0
-                return []
-            return [] if self._wait_for_retries() else None
-        self.after[worker] = batch[-1].delivery_id
-        self.ahead[worker] = self.pool.submit(in_context(self._claim), worker, size)
-        log.info("claimed %d deliveries for %s", len(batch), worker)
-        return [Recipient(c.email, c.name, self.links.values(c.subscriber_id, c.email, self.date),
-                          delivery_id=c.delivery_id, message_id=c.message_id) for c in batch]
-
-    def give_back(self, worker: str) -> None:
-        """The sender stops: its batch claimed ahead goes back to pending, unsent."""
-        ahead = self.ahead.pop(worker, None)
-        try:
-            batch = ahead.result() if ahead is not None else None
-            if batch:
-                ledger.release(self.engine, worker, [c.delivery_id for c in batch])
-        except Exception as err:  # noqa: BLE001 - the run reports the database's failure
-            # Nothing is lost: rows still claimed turn `unknown` when their lease ends.
-            log.warning("could not give back the batch claimed ahead by %s: %s", worker, err)
-
-    def close(self) -> None:
-        self.pool.shutdown()
-
-    def _claim(self, worker: str, size: int) -> list[ledger.Claimed] | None:
         # Wait for the rate limit before claiming, not after: a claim's lease must cover
         # only the sending itself.
         self.limiter.acquire(size, self.stop)
         if self.stop.is_set():
             return None
+        after = self.after.get(worker, 0)
         batch = ledger.claim(self.engine, self.edition_id, self.date, worker, size,
-                             self.settings.lease_seconds, self.settings.message_id_host,
-                             self.after.get(worker, 0))
+                             self.settings.lease_seconds, self.settings.message_id_host, after)
         self.limiter.refund(size - len(batch))
-        return batch
+        if not batch:
+            if after:  # once more from the start: retries due, rows given back
+                self.after[worker] = 0
+                return []
+            return [] if self._wait_for_retries() else None
+        self.after[worker] = batch[-1].delivery_id
+        log.info("claimed %d deliveries for %s", len(batch), worker)
+        return [Recipient(c.email, c.name, self.links.values(c.subscriber_id, c.email, self.date),
+                          delivery_id=c.delivery_id, message_id=c.message_id) for c in batch]
 
     def _wait_for_retries(self) -> bool:
         """True if pending retries remain (after waiting until one is due)."""

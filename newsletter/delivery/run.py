@@ -131,7 +131,6 @@ class SendRun:
             thread.start()
         for thread in threads:
             thread.join()
-        claimer.close()
         recorder.settle(stopped_early=bool(self.errors) or self.stop.is_set())
         if self.errors:
             raise _as_send_error(self.errors[0])

@@ -43,17 +43,14 @@ class Sender:
         with (self.transport_factory(self.settings) as transport,
               Heartbeat(self.recorder.engine, self.name, self.settings.lease_seconds)):
             size = batch_size(self.settings, transport)
-            try:
-                while not self.stop.is_set():
-                    self.recorder.retry_window.check()
-                    recipients = self.claimer.next_batch(self.name, size)
-                    if recipients is None:
-                        return
-                    if recipients:
-                        self.send(transport, recipients)
-                        self.on_progress(self.recorder.progress)
-            finally:
-                self.claimer.give_back(self.name)
+            while not self.stop.is_set():
+                self.recorder.retry_window.check()
+                recipients = self.claimer.next_batch(self.name, size)
+                if recipients is None:
+                    return
+                if recipients:
+                    self.send(transport, recipients)
+                    self.on_progress(self.recorder.progress)
 
     def send(self, transport: Transport, recipients: list[Recipient]) -> None:
         started = time.monotonic()
