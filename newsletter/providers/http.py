@@ -30,7 +30,7 @@ from urllib3.exceptions import NewConnectionError
 from newsletter.errors import AuthRefused, ConfigError, TransportBug, TransportError
 from newsletter.mail.failures import Cause
 from newsletter.mail.message import Envelope, Recipient, Result
-from newsletter.mail.mime import HeaderError, address_value, mailbox
+from newsletter.mail.mime import HeaderError, address_value, encode_address
 from newsletter.providers.base import Transport, unique_runs, unsendable
 from newsletter.render.slots import SlottedText, html_values
 from newsletter.settings import Settings
@@ -236,7 +236,9 @@ def _check_headers(recipients: Sequence[Recipient]) -> tuple[list[Result | None]
     good: list[int] = []
     for index, recipient in enumerate(recipients):
         try:
-            mailbox(recipient.name, recipient.email)
+            # The address is what can fail (a name is always encodable): checked alone, not
+            # by formatting the whole mailbox, which nobody here reads (~2 us a copy).
+            encode_address(recipient.email)
             address_value(recipient.values["unsubscribe_url"], "unsubscribe URL")
         except HeaderError as err:
             results[index] = unsendable(recipient, err)
