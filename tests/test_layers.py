@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).parent.parent
 FLOORS = [
-    ("newsletter.errors", "newsletter.settings", "newsletter.__init__"),
+    ("newsletter.errors", "newsletter.settings", "newsletter.backoff", "newsletter.__init__"),
     ("newsletter.store", "newsletter.ops"),
     ("newsletter.stories",),
     ("newsletter.render",),

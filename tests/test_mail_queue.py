@@ -89,7 +89,7 @@ def test_a_dead_server_keeps_the_mail_queued_then_it_expires_after_a_day(setting
 
 
 def test_backoff_doubles_up_to_an_hour():
-    assert [mail_queue.backoff(n).total_seconds() for n in (1, 2, 3, 7, 20)] == [
+    assert [mail_queue.retry_in(n).total_seconds() for n in (1, 2, 3, 7, 20)] == [
         60, 120, 240, 3600, 3600]
 
 
@@ -143,3 +143,12 @@ def test_the_daemon_drains_the_queue_within_seconds(settings, engine, monkeypatc
         daemon.request_stop()
         thread.join(timeout=20)
     assert not thread.is_alive()
+
+
+def test_jittered_backoff_stays_in_the_upper_half_under_the_cap():
+    from newsletter.backoff import backoff
+
+    for attempt, whole in [(1, 2.0), (2, 4.0), (4, 16.0), (30, 300.0)]:
+        delays = [backoff(attempt, 2.0, 300.0) for _ in range(200)]
+        assert all(whole / 2 <= d <= whole for d in delays)
+        assert len(set(delays)) > 1  # workers that failed together come back apart

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -22,6 +21,7 @@ from typing import NamedTuple
 from sqlalchemy import Engine, String, and_, bindparam, cast, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
+from newsletter.backoff import backoff
 from newsletter.mail.failures import Cause
 from newsletter.mail.message import Result
 from newsletter.store.audience import audience
@@ -42,11 +42,9 @@ RETRY_CAP_SECONDS = 300.0
 LEASE_EXPIRED = "the sender stopped mid-batch (lease expired): it may or may not have gone out"
 
 
-def backoff(attempt: int) -> float:
-    """Seconds before retry number `attempt`: capped exponential, jittered so that workers
-    and processes do not come back in lockstep."""
-    delay = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, attempt - 1))
-    return delay * random.uniform(0.5, 1.0)
+def retry_in(attempt: int) -> float:
+    """Seconds before a deferred copy (or a batch whose call failed) is due again."""
+    return backoff(attempt, RETRY_BASE_SECONDS, RETRY_CAP_SECONDS)
 
 
 class Claimed(NamedTuple):  # a tuple: made a million times a day
@@ -171,7 +169,7 @@ def _row(result: Result, attempts: int, now: dt.datetime) -> dict:
         row.update(state=DeliveryState.UNKNOWN.value)
     elif result.transient:
         row.update(state=DeliveryState.PENDING.value,
-                   next_attempt_at=now + dt.timedelta(seconds=backoff(attempts)))
+                   next_attempt_at=now + dt.timedelta(seconds=retry_in(attempts)))
     else:
         row.update(state=DeliveryState.FAILED.value)
     return row

@@ -100,7 +100,7 @@ class Recorder:
             self.call_failures += 1
             failures = self.call_failures
         self.retry_window.note_call(err)
-        ledger.release(self.engine, worker, rest, retry_in=ledger.backoff(failures),
+        ledger.release(self.engine, worker, rest, retry_in=ledger.retry_in(failures),
                        why=str(err))
         log.warning("%s; %d deliveries back to pending", err, len(rest))
 

@@ -25,7 +25,8 @@ from newsletter.ops.alerts import failed_share_alert
 from newsletter.settings import Settings
 from newsletter.store import mail_queue
 from newsletter.store.db import reader, schema_state
-from newsletter.store.tables import DeliveryState, EditionStatus, deliveries, stories
+from newsletter.store.leases import lapsed
+from newsletter.store.tables import EditionStatus, deliveries, stories
 
 # The daemon checks every 5 minutes by default: give it that and a margin before an edition
 # that has not started counts as missed.
@@ -58,7 +59,7 @@ def day_checks(engine: Engine, settings: Settings, date: dt.date, send_at: dt.da
     """The state of edition `date`, whose send time was `send_at` (already past)."""
     with reader(engine).connect() as conn:  # one snapshot, no write lock on SQLite
         checks = [_edition(conn, settings, date, send_at, now),
-                  _stuck_leases(conn, now)]
+                  _stuck_leases(conn)]
         checks.append(_mail_queue(conn, now))
     return checks
 
@@ -87,10 +88,10 @@ def _edition(conn: Connection, settings: Settings, date: dt.date, send_at: dt.da
     return Check("edition", True, f"edition {date} {state}: {shown or 'no subscribers'}")
 
 
-def _stuck_leases(conn: Connection, now: dt.datetime) -> Check:
-    delivery = deliveries.c
-    stuck = conn.scalar(select(func.count(delivery.id)).where(
-        delivery.state == DeliveryState.SENDING, delivery.lease_until < now))
+def _stuck_leases(conn: Connection) -> Check:
+    # On the database's clock, as the leases themselves (a host clock running ahead would
+    # call a live sender dead).
+    stuck = conn.scalar(select(func.count(deliveries.c.id)).where(*lapsed(conn)))
     if stuck:
         return Check("leases", False, f"{stuck} deliveries are held by a sender whose lease "
                      "ran out (it died mid-batch); the next `newsletter send` or daemon check "

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import email.utils
 import logging
-import random
 import secrets
 import time
 from abc import abstractmethod
@@ -27,6 +26,7 @@ import orjson
 import requests
 from urllib3.exceptions import NewConnectionError
 
+from newsletter.backoff import backoff
 from newsletter.errors import AuthRefused, ConfigError, TransportBug, TransportError
 from newsletter.mail.failures import Cause
 from newsletter.mail.message import Envelope, Recipient, Result
@@ -204,11 +204,6 @@ def http_cause(status: int) -> Cause:
     if status == 413:
         return Cause.MESSAGE
     return Cause.CONFIG  # 400 our request, 401/403 our key or sender, 404 our URL
-
-
-def backoff(attempt: int, base: float, cap: float) -> float:
-    """Capped exponential, jittered: workers do not retry in lockstep."""
-    return min(cap, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
 
 
 def rate_limit_wait(response: requests.Response) -> float | None:

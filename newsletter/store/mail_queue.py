@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
+from newsletter.backoff import backoff
 from newsletter.store.tables import (
     MailState,
     SubscriberStatus,
@@ -127,15 +128,17 @@ def record(engine: Engine, outcomes: Iterable[Outcome]) -> None:
             if outcome.state == MailState.SENT:
                 fate["sent_at"] = now
             elif outcome.state == MailState.QUEUED:
-                fate["next_attempt_at"] = now + backoff(row.attempts)
+                fate["next_attempt_at"] = now + retry_in(row.attempts)
                 if fate["next_attempt_at"] > row.created_at + LIFETIME:
                     fate["state"] = MailState.EXPIRED
             conn.execute(update(mail_queue).where(mail.id == row.id).values(**fate))
 
 
-def backoff(attempts: int) -> dt.timedelta:
-    return dt.timedelta(seconds=min(BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0),
-                                    BACKOFF_CAP_SECONDS))
+def retry_in(attempts: int) -> dt.timedelta:
+    # Not jittered: the time is kept on the row and whichever drainer runs next takes it,
+    # so failures do not come back in lockstep anyway, and an operator can predict it.
+    return dt.timedelta(seconds=backoff(attempts, BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS,
+                                        jitter=False))
 
 
 def counts(db: Connection | Session, since: dt.datetime) -> dict[str, int]:

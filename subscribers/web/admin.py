@@ -14,6 +14,7 @@ import re
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from sqlalchemy import select
+from sqlalchemy.orm import defer
 from werkzeug.security import check_password_hash
 from werkzeug.wrappers import Response
 
@@ -105,7 +106,9 @@ def test_send() -> Response:
 
 
 def _recent(limit: int = 10) -> list[tuple[Edition, dict[str, int]]]:
-    editions = read_db().scalars(select(Edition).order_by(Edition.date.desc()).limit(limit))
+    # Without their content: a frozen edition's JSON is ~200 KB, and the list shows none.
+    editions = read_db().scalars(select(Edition).options(defer(Edition.content))
+                                 .order_by(Edition.date.desc()).limit(limit))
     return [(edition, edition_counts(read_db().connection(), edition))
             for edition in editions]
 
