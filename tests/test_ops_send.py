@@ -188,3 +188,33 @@ def values(registry) -> dict:
     text = generate_latest(registry).decode()
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_a_completed_editions_counts_are_kept_between_scrapes(world, httpserver, monkeypatch):
+    """The store's gauges count a finished edition once per COMPLETE_TTL, not per scrape;
+    past it (a late bounce) the new figures show."""
+    import sqlalchemy as sa
+
+    from newsletter.ops import metrics
+    from newsletter.store.db import make_engine
+    from newsletter.store.models import Delivery, DeliveryState
+
+    httpserver.expect_request("/email/batch", method="POST").respond_with_handler(postmark(set()))
+    assert send(world, "send").returncode == 0
+    engine = make_engine(world["NEWSLETTER_DATABASE_URL"])
+    try:
+        store = metrics.registry(engine, runs=False)
+        today = load_settings().today().isoformat()
+
+        def sent() -> float:
+            return values(store)[("newsletter_deliveries", (("edition", today),
+                                                            ("state", "sent")))]
+        assert sent() == PEOPLE
+        with engine.begin() as conn:  # a bounce after the edition completed
+            conn.execute(sa.update(Delivery).where(Delivery.id == sa.select(
+                sa.func.min(Delivery.id)).scalar_subquery()).values(state=DeliveryState.FAILED))
+        assert sent() == PEOPLE  # kept
+        monkeypatch.setattr(metrics, "COMPLETE_TTL", 0.0)
+        assert sent() == PEOPLE - 1
+    finally:
+        engine.dispose()

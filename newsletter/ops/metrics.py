@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -31,10 +32,18 @@ from sqlalchemy.orm import Session
 
 from newsletter.store import mail_queue
 from newsletter.store.db import reader
-from newsletter.store.models import Delivery, Edition, MailState, Subscriber, utcnow
+from newsletter.store.models import (
+    Delivery,
+    Edition,
+    EditionStatus,
+    MailState,
+    Subscriber,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 RECENT_EDITIONS = 7  # editions with a per-state series: bounded label values
+COMPLETE_TTL = 300.0  # seconds a completed edition's counts are reused between scrapes
 
 RUNS = CollectorRegistry()
 SEND_RUNS = Counter("newsletter_send_runs", "Send runs by how they ended.", ["outcome"],
@@ -82,6 +91,10 @@ class StoreCollector(Collector):
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        # Completed editions' counts by edition id, with when they were read: a finished
+        # edition changes only by a late bounce, and counting a million-row edition on every
+        # scrape (every 15 s, per worker) would cost more than the rest of the scrape.
+        self.kept: dict[int, tuple[float, dict[str, int]]] = {}
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("newsletter_database_up",
@@ -103,14 +116,9 @@ class StoreCollector(Collector):
             deliveries = GaugeMetricFamily(
                 "newsletter_deliveries", f"Deliveries of the latest {RECENT_EDITIONS} "
                 "editions by state.", labels=["edition", "state"])
-            recent = select(Edition.id).order_by(Edition.date.desc()).limit(RECENT_EDITIONS)
-            rows = session.execute(
-                select(Edition.date, Delivery.state, func.count())
-                .join(Delivery, Delivery.edition_id == Edition.id)
-                .where(Edition.id.in_(recent.scalar_subquery()))
-                .group_by(Edition.date, Delivery.state))
-            for date, state, count in rows:
-                deliveries.add_metric([date.isoformat(), state.value], count)
+            for date, counts in self._recent_counts(session):
+                for state, count in counts.items():
+                    deliveries.add_metric([date.isoformat(), state], count)
             yield deliveries
             subscribers = GaugeMetricFamily("newsletter_subscribers", "Subscribers by status.",
                                             labels=["status"])
@@ -137,6 +145,30 @@ class StoreCollector(Collector):
                 "newsletter_mail_queue_oldest_age_seconds",
                 f"Age of the oldest {MailState.QUEUED} email (0 when none waits).",
                 value=(utcnow() - _as_utc(oldest)).total_seconds() if oldest else 0)
+
+
+    def _recent_counts(self, session: Session) -> list[tuple[dt.date, dict[str, int]]]:
+        """The latest editions' deliveries by state: rolled up if pruned, kept for
+        COMPLETE_TTL if complete, else counted now (only those, in one grouped query)."""
+        now = time.monotonic()
+        editions = session.execute(
+            select(Edition.id, Edition.date, Edition.status, Edition.counts)
+            .order_by(Edition.date.desc()).limit(RECENT_EDITIONS)).all()
+        live = [e.id for e in editions if e.counts is None and not (
+            e.status == EditionStatus.COMPLETE and e.id in self.kept
+            and now - self.kept[e.id][0] < COMPLETE_TTL)]
+        found: dict[int, dict[str, int]] = {edition: {} for edition in live}
+        if live:
+            for edition, state, count in session.execute(
+                    select(Delivery.edition_id, Delivery.state, func.count())
+                    .where(Delivery.edition_id.in_(live))
+                    .group_by(Delivery.edition_id, Delivery.state)):
+                found[edition][state.value] = count
+        self.kept = {e.id: (now, found[e.id]) if e.id in found else self.kept[e.id]
+                     for e in editions
+                     if e.status == EditionStatus.COMPLETE and e.counts is None}
+        return [(e.date, e.counts if e.counts is not None
+                 else found[e.id] if e.id in found else self.kept[e.id][1]) for e in editions]
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:
