@@ -61,10 +61,10 @@ def edition(date: str) -> Response:
         day = dt.date.fromisoformat(date)
     except ValueError:
         abort(404)
-    row = read_db().scalar(select(Edition).where(Edition.date == day))
-    if row is None:
+    page = web_page(read_db(), day)
+    if page is None:
         abort(404, f"There is no edition for {date}.")
-    html = web_page(row).fill_html(
+    html = page.fill_html(
         slot_values(state().settings.base_url, day, email="", token=None))
     return Response(html, headers={"Cache-Control": PUBLIC})
 
