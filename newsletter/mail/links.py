@@ -135,9 +135,6 @@ class Links:
     def unsubscribe_url(self, subscriber_id: int) -> str:
         return self.values(subscriber_id, "", None)["unsubscribe_url"]
 
-    def preferences_url(self, subscriber_id: int) -> str:
-        return self.values(subscriber_id, "", None)["preferences_url"]
-
     def confirm_url(self, subscriber_id: int, request_id: int | None = None) -> str:
         return f"{self.base_url}/confirm/{self.confirm_token(subscriber_id, request_id)}"
 
