@@ -175,7 +175,10 @@ def test_two_daemons_at_once_send_each_copy_once(env, cli, tmp_path):
         own.dispose()
     copies = received(settings)
     assert len(copies) == people and set(copies.values()) == {1}
-    assert len(reports) == 2 and sum(r.progress.sent for r in reports) == people
+    # Both ran; one may have found every copy already claimed by the other (a fast first
+    # daemon on a small list) and sent nothing: that is a pass that did nothing, not an error.
+    assert len(reports) == 2 and any(reports)
+    assert sum(r.progress.sent for r in reports if r is not None) == people
 
 
 def test_housekeeping_expires_leases_and_sign_ups_never_confirmed(world, cli, caplog):
