@@ -4,6 +4,7 @@ a self-signed certificate, AUTH, scripted 421/451/550 replies, timeouts and DKIM
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import ssl
 import subprocess
@@ -13,7 +14,7 @@ import dkim
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from newsletter.errors import AuthRefused, TransportError
+from newsletter.errors import AuthRefused, ConfigError, TransportError
 from newsletter.mail.failures import Cause
 from newsletter.mail.message import Envelope
 from newsletter.providers.smtp import SmtpTransport
@@ -256,3 +257,16 @@ def test_pipelining_is_used_when_offered(fake, smtp):
     with smtp() as transport:
         transport.send_batch(ENVELOPE, [recipient(0)])
         assert transport.connection.has_extn("pipelining") == fake.pipelining
+
+
+def test_the_envelope_sender_is_checked_before_anything_is_sent(fake, smtp):
+    # An internationalised domain goes into MAIL FROM as IDNA (never as raw UTF-8)...
+    sender = "The Spin <news@exämple.org>"
+    with smtp(NEWSLETTER_FROM=sender) as transport:
+        [result] = transport.send_batch(dataclasses.replace(ENVELOPE, sender=sender),
+                                        [recipient(0)])
+    assert result.delivered
+    assert fake.messages[0].mail_from == "news@xn--exmple-cua.org"
+    # ...and one that cannot go into MAIL FROM as it is stops at once, naming the setting.
+    with pytest.raises(ConfigError, match="NEWSLETTER_FROM"):
+        smtp(NEWSLETTER_FROM='The Spin <"news desk"@example.org>')

@@ -9,7 +9,8 @@ Two sources, exposed together or apart:
 - `StoreCollector`: gauges read from the database at each scrape with a few grouped
   counts (deliveries of the latest editions by state, subscribers by status, the last
   completed edition, queued mail). Any process or worker reads the same values, so a
-  gunicorn app needs no multiprocess mode.
+  gunicorn app needs no multiprocess mode; only a completed edition's counts are reused
+  for COMPLETE_TTL (5 minutes) by each process, so a late bounce shows within that.
 
 Names follow https://prometheus.io/docs/practices/naming/ (`newsletter_` prefix, base
 units, `_total` for counters). Labels never carry personal data: dates, states, classes,
@@ -150,13 +151,13 @@ class StoreCollector(Collector):
     def _recent_counts(self, session: Session) -> list[tuple[dt.date, dict[str, int]]]:
         """The latest editions' deliveries by state: rolled up if pruned, kept for
         COMPLETE_TTL if complete, else counted now (only those, in one grouped query)."""
-        now = time.monotonic()
+        now, kept = time.monotonic(), self.kept  # one reading: scrapes run in threads
         editions = session.execute(
             select(Edition.id, Edition.date, Edition.status, Edition.counts)
             .order_by(Edition.date.desc()).limit(RECENT_EDITIONS)).all()
         live = [e.id for e in editions if e.counts is None and not (
-            e.status == EditionStatus.COMPLETE and e.id in self.kept
-            and now - self.kept[e.id][0] < COMPLETE_TTL)]
+            e.status == EditionStatus.COMPLETE and e.id in kept
+            and now - kept[e.id][0] < COMPLETE_TTL)]
         found: dict[int, dict[str, int]] = {edition: {} for edition in live}
         if live:
             for edition, state, count in session.execute(
@@ -164,11 +165,13 @@ class StoreCollector(Collector):
                     .where(Delivery.edition_id.in_(live))
                     .group_by(Delivery.edition_id, Delivery.state)):
                 found[edition][state.value] = count
-        self.kept = {e.id: (now, found[e.id]) if e.id in found else self.kept[e.id]
-                     for e in editions
-                     if e.status == EditionStatus.COMPLETE and e.counts is None}
-        return [(e.date, e.counts if e.counts is not None
-                 else found[e.id] if e.id in found else self.kept[e.id][1]) for e in editions]
+        fresh = {e.id: (now, found[e.id]) if e.id in found else kept[e.id]
+                 for e in editions if e.status == EditionStatus.COMPLETE and e.counts is None}
+        self.kept = fresh
+        # Pruned editions keep every state's count; only states with rows are shown, as live.
+        return [(e.date, {state: n for state, n in e.counts.items() if n}
+                 if e.counts is not None else found[e.id] if e.id in found else fresh[e.id][1])
+                for e in editions]
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:

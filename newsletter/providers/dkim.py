@@ -37,8 +37,8 @@ class DkimSigner:
         return cls(settings.dkim_domain, settings.dkim_selector,
                    settings.dkim_private_key_path.read_bytes())
 
-    def sign(self, message: bytes) -> bytes:
-        """The message with a DKIM-Signature header in front."""
+    def header(self, message: bytes) -> bytes:
+        """The DKIM-Signature header for the message, to go in front of it."""
         head = message.split(b"\r\n\r\n", 1)[0].lower()
         present = [h.encode() for h in SIGNED_HEADERS
                    if head.startswith(h.lower().encode() + b":")
@@ -46,4 +46,4 @@ class DkimSigner:
         signature = dkim.sign(message, self.selector, self.domain, self.key,
                               canonicalize=(b"relaxed", b"relaxed"),
                               include_headers=present, linesep=b"\r\n")
-        return signature + message
+        return signature

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from newsletter.errors import AuthRefused, ConfigError, TransportBug, TransportError
 from newsletter.mail.failures import Cause
 from newsletter.mail.message import Envelope, Recipient, Result
-from newsletter.mail.mime import HeaderError, address_value, encode_address
+from newsletter.mail.mime import HeaderError, encode_address
 from newsletter.mail.verp import Verp
 from newsletter.providers.base import MimeTransport, unsendable
 from newsletter.providers.dkim import DkimSigner
@@ -49,6 +49,8 @@ class SmtpTransport(MimeTransport):
         # NEWSLETTER_BOUNCE_ADDRESS: each copy's MAIL FROM names its delivery (VERP); the
         # From header and the DKIM signature (d= the From domain) stay as they are.
         self.verp = Verp.from_settings(settings)
+        # Checked when the transport is made, before an edition is frozen.
+        _envelope_sender(self.verp.address if self.verp else settings.sender_address)
         self.connection: smtplib.SMTP | None = None
 
     def open(self) -> None:
@@ -94,7 +96,7 @@ class SmtpTransport(MimeTransport):
     def send_batch(self, envelope: Envelope, recipients: Sequence[Recipient]) -> list[Result]:
         self.check_batch(recipients)
         builder = self.builder(envelope)
-        _check_sender(self.verp.address if self.verp else builder.sender_address)
+        mail_from = _envelope_sender(builder.sender_address)
         self.open()  # no connection at all: the whole call failed
         results: list[Result] = []
         try:
@@ -106,9 +108,9 @@ class SmtpTransport(MimeTransport):
                     results.append(unsendable(recipient, err))
                     continue
                 if self.signer:
-                    data = _stuffed(self.signer.sign(data)[:-len(data)]) + data
+                    data = _stuffed(self.signer.header(data)) + data
                 sender = (self.verp.return_path(recipient.delivery_id) if self.verp
-                          else builder.sender_address)
+                          else mail_from)
                 results.append(self._deliver(sender, recipient, address, data))
         except TransportError as err:  # the server went away or refused us: keep what it took
             err.partial = results
@@ -164,8 +166,8 @@ def _envelope(connection: smtplib.SMTP, sender: str,
 
     With PIPELINING (RFC 2920) the three commands go in one write and the replies are
     read after: one round trip instead of three, per message."""
-    # Both are plain addr-specs already (encode_address, _check_sender): written as they
-    # are, not through smtplib.quoteaddr, whose parse cost ~10% of a copy.
+    # Both are plain addr-specs already (encode_address, here and in SmtpTransport): written
+    # as they are, not through smtplib.quoteaddr, whose parse cost ~10% of a copy.
     commands = [f"MAIL FROM:<{sender}>", f"RCPT TO:<{address}>", "DATA"]
     stages: tuple[Stage, ...] = ("mail", "rcpt", "data")
     if not connection.has_extn("pipelining"):
@@ -205,14 +207,14 @@ def _refused(recipient: Recipient, stage: Stage, code: int, reply: bytes,
     return Result(recipient, "failed", error=text, cause=cause)
 
 
-def _check_sender(address: str) -> None:
-    """Our envelope sender (the From address, or the bounce address) must be an addr-spec
-    that can go into MAIL FROM as it is; if not, no copy can go: the run stops."""
+def _envelope_sender(address: str) -> str:
+    """Our address as it goes into MAIL FROM, written as it is (an internationalised domain
+    as IDNA); one that cannot stops the run before anything is sent."""
     try:
-        address_value(address, "envelope sender")
+        return encode_address(address)
     except HeaderError as err:
-        raise TransportError(f"{err}: check NEWSLETTER_FROM and "
-                             "NEWSLETTER_BOUNCE_ADDRESS", cause=Cause.CONFIG) from None
+        raise ConfigError(f"the envelope sender: {err}; check NEWSLETTER_FROM and "
+                          "NEWSLETTER_BOUNCE_ADDRESS") from None
 
 
 def _stuffed(head: bytes) -> bytes:
