@@ -79,8 +79,9 @@ class AppContext:
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Connection]:
-        """A connection for commands that only read, without the ORM (`status`): one
-        snapshot (its first statement begins it), no write lock on SQLite."""
+        """A connection for commands that only read, without the ORM (`status`): no write
+        lock on SQLite (one WAL snapshot there); on PostgreSQL each statement sees what was
+        committed when it began (READ COMMITTED)."""
         from newsletter.store.db import reader
 
         with reader(self.engine).connect() as conn:
