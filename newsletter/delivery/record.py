@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 
 from sqlalchemy import Engine
 
@@ -46,11 +47,10 @@ class Recorder:
         self.progress.add(results)
         self.retry_window.note(results)
         ledger.suppress_refused(self.engine, self.breaker.judge(results))
-        count_results(results)
-        outcome: dict[str, int] = {}
-        for result in results:
-            key = result.status if result.cause is None else f"failed ({result.cause})"
-            outcome[key] = outcome.get(key, 0) + 1
+        tally = Counter((r.status, r.cause and str(r.cause)) for r in results)
+        count_results(tally)
+        outcome = {status if cause is None else f"failed ({cause})": count
+                   for (status, cause), count in tally.items()}
         log.info("recorded: %s", ", ".join(f"{n} {k}" for k, n in sorted(outcome.items())),
                  extra={"results": outcome})
         for result in results:

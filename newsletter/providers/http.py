@@ -265,13 +265,14 @@ class Tags:
                 break
         self.form = form
         self.slots = sorted({*envelope.html.slots, *envelope.text.slots, "unsubscribe_url"})
-        # Every (name, slot, html?) once: values() runs per recipient, a million a day.
-        self._names = [(f"s{self.token}{number}{'h' if html else 't'}", slot, html)
-                       for number, slot in enumerate(self.slots) for html in (False, True)]
+        # Every slot's two names, made once: values() runs per recipient, a million a day.
+        self._name = {(slot, html): f"s{self.token}{number}{'h' if html else 't'}"
+                      for number, slot in enumerate(self.slots) for html in (False, True)}
+        self._names = [(name, slot, html) for (slot, html), name in self._name.items()]
         self._formed = [(form(name), slot, html) for name, slot, html in self._names]
 
     def name(self, slot: str, html: bool = False) -> str:
-        return f"s{self.token}{self.slots.index(slot)}{'h' if html else 't'}"
+        return self._name[slot, html]
 
     def extra(self, name: str) -> str:
         """A variable name for a value that is not a slot (e.g. the delivery id)."""

@@ -108,7 +108,7 @@ class SmtpTransport(MimeTransport):
                     results.append(unsendable(recipient, err))
                     continue
                 if self.signer:
-                    data = _stuffed(self.signer.header(data)) + data
+                    data = self.signer.header(data).replace(b"\r\n.", b"\r\n..") + data
                 sender = (self.verp.return_path(recipient.delivery_id) if self.verp
                           else mail_from)
                 results.append(self._deliver(sender, recipient, address, data))
@@ -215,10 +215,6 @@ def _envelope_sender(address: str) -> str:
     except HeaderError as err:
         raise ConfigError(f"the envelope sender: {err}; check NEWSLETTER_FROM and "
                           "NEWSLETTER_BOUNCE_ADDRESS") from None
-
-
-def _stuffed(head: bytes) -> bytes:
-    return head.replace(b"\r\n.", b"\r\n..")
 
 
 def _drop(connection: smtplib.SMTP | None) -> None:
