@@ -339,3 +339,16 @@ def test_a_stop_mid_run_leaves_only_the_batch_in_hand_spent(cli, day, db, httpse
             Delivery.state == DeliveryState.PENDING)).all()
     assert attempts == [0] * 15
     assert len(httpserver.log) == 1
+
+
+def test_a_settled_edition_sends_again_without_reaching_the_provider(cli, day, monkeypatch):
+    """Everyone has a fate: a rerun says so and exits 0, even with the relay down (it
+    used to connect first and fail with "cannot talk to SMTP server")."""
+    people(cli, "a@example.com")
+    assert cli("send", "--date", DAY).exit_code == 0
+    monkeypatch.setenv("NEWSLETTER_TRANSPORT", "smtp")
+    monkeypatch.setenv("NEWSLETTER_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("NEWSLETTER_SMTP_PORT", "9")  # nothing listens there
+    again = cli("send", "--date", DAY)
+    assert again.exit_code == 0, again.output
+    assert "sent 0 now (1 in all)" in again.stdout

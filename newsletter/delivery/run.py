@@ -81,10 +81,12 @@ class SendRun:
                  self.settings.transport, extra={"counts": before})
         progress = Progress.starting(before)
         self.on_progress(progress)
-        self._send(edition, date, progress, workers)
+        settled_before = not (before["pending"] or before["sending"])
+        if not settled_before:  # else no sender starts: none would connect to the provider
+            self._send(edition, date, progress, workers)
         report = SendReport(date, edition.id, self._counts(edition.id), progress,
                             self.stop.is_set(), time.monotonic() - started,
-                            settled_before=not (before["pending"] or before["sending"]))
+                            settled_before=settled_before)
         if report.complete:
             mark_complete(self.engine, edition.id)
         return report
