@@ -100,8 +100,10 @@ def send(app: AppContext, date: dt.date | None, workers: int, resend_unknown: bo
     if report.stopped and not report.complete:
         raise SendError("stopped before the end; run `newsletter send` again to resume")
     if report.counts["unknown"]:
-        progress_log.warning("%d deliveries may or may not have gone out (a sender stopped "
-                             "mid-batch); `newsletter send --resend-unknown` resends them",
+        progress_log.warning("%d deliveries may or may not have gone out (a provider's "
+                             "answer that said neither, or a sender stopped mid-batch): "
+                             "`newsletter status --failures` says which and why; "
+                             "`newsletter send --resend-unknown` resends them",
                              report.counts["unknown"])
         sys.exit(EXIT_UNKNOWN)
 
